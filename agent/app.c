@@ -1,0 +1,144 @@
+#include "app.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "util.h"
+
+App *pm_app_new(PmAppRecord *record) {
+        App *a = calloc(1, sizeof(*a));
+        if (!a)
+                return NULL;
+        a->n_ref = 1;
+        snprintf(a->id, sizeof(a->id), "%s", record->id);
+        pm_unit_name(a->id, a->unit, sizeof(a->unit));
+        if (asprintf(&a->name_key, "%s/%s", pm_spec_namespace(record->spec), record->spec->name) < 0) {
+                free(a);
+                return NULL;
+        }
+        a->record = record;
+        a->active = UNIT_UNLOADED;
+        return a;
+}
+
+App *pm_app_ref(App *a) {
+        a->n_ref++;
+        return a;
+}
+
+App *pm_app_unref(App *a) {
+        if (!a || --a->n_ref > 0)
+                return NULL;
+        podmutator__v1__app_record__free_unpacked(a->record, NULL);
+        free(a->name_key);
+        free(a);
+        return NULL;
+}
+
+PmAppState pm_app_state(const App *a) {
+        switch (a->active) {
+        case UNIT_ACTIVATING:
+                return PODMUTATOR__V1__APP_STATE__APP_STATE_STARTING;
+        case UNIT_ACTIVE:
+                return PODMUTATOR__V1__APP_STATE__APP_STATE_RUNNING;
+        case UNIT_DEACTIVATING:
+                return PODMUTATOR__V1__APP_STATE__APP_STATE_STOPPING;
+        case UNIT_UNLOADED:
+        case UNIT_INACTIVE:
+        case UNIT_FAILED:
+                break;
+        }
+        if (a->exit.known || a->record->started_at > 0)
+                return PODMUTATOR__V1__APP_STATE__APP_STATE_EXITED;
+        return PODMUTATOR__V1__APP_STATE__APP_STATE_CREATED;
+}
+
+static const char *exit_reason(const AppExit *e) {
+        if (streq(e->result, "oom-kill"))
+                return "OOMKilled";
+        if (streq(e->result, "timeout"))
+                return "TimedOut";
+        if (e->code == CLD_KILLED || e->code == CLD_DUMPED)
+                return "Signaled";
+        return e->status == 0 ? "Completed" : "Error";
+}
+
+void pm_app_fill_status(const App *a, PmAppStatus *s) {
+        const PmAppSpec *spec = a->record->spec;
+        PmAppState state = pm_app_state(a);
+
+        podmutator__v1__app_status__init(s);
+        s->id = (char *) a->id;
+        s->name = spec->name;
+        s->namespace_ = (char *) pm_spec_namespace(spec);
+        s->state = state;
+        s->created_at = a->record->created_at;
+        s->started_at = a->record->started_at;
+        s->restart_count = a->n_restarts > a->record->restart_count ? a->n_restarts : a->record->restart_count;
+        /* Map entries of a spec and of a status have the same fields. */
+        s->n_labels = spec->n_labels;
+        s->labels = (Podmutator__V1__AppStatus__LabelsEntry **) spec->labels;
+        s->n_annotations = spec->n_annotations;
+        s->annotations = (Podmutator__V1__AppStatus__AnnotationsEntry **) spec->annotations;
+        s->unit = (char *) a->unit;
+
+        if (state == PODMUTATOR__V1__APP_STATE__APP_STATE_RUNNING ||
+            state == PODMUTATOR__V1__APP_STATE__APP_STATE_STOPPING)
+                s->pid = a->main_pid;
+        /* Exit details describe the last finished run; a running app has none. */
+        if (state == PODMUTATOR__V1__APP_STATE__APP_STATE_EXITED && a->exit.known) {
+                bool signaled = a->exit.code == CLD_KILLED || a->exit.code == CLD_DUMPED;
+                s->exit_code = signaled ? 128 + a->exit.status : a->exit.status;
+                s->reason = (char *) exit_reason(&a->exit);
+                s->finished_at = a->exit.finished_at;
+                if (signaled && pm_signal_name(a->exit.status))
+                        s->signal = (char *) pm_signal_name(a->exit.status);
+        }
+}
+
+/* The reaper's record: four lines "key=value". */
+int pm_app_exit_format(const char *service_result, const char *exit_code, const char *exit_status,
+                       int64_t finished_at, char **ret_text) {
+        int code;
+        int status = 0;
+        if (streq_ptr(exit_code, "exited"))
+                code = CLD_EXITED;
+        else if (streq_ptr(exit_code, "killed"))
+                code = CLD_KILLED;
+        else if (streq_ptr(exit_code, "dumped"))
+                code = CLD_DUMPED;
+        else
+                return -ENODATA; /* the main process never ran */
+
+        if (code == CLD_EXITED) {
+                uint32_t v;
+                if (pm_parse_u32(strempty(exit_status), &v) < 0 || v > 255)
+                        return -EINVAL;
+                status = (int) v;
+        } else {
+                status = pm_signal_from_name(strempty(exit_status));
+                if (status < 0)
+                        return status;
+        }
+        if (asprintf(ret_text, "result=%.31s\ncode=%d\nstatus=%d\nfinished=%lld\n", isempty(service_result) ? "unknown" : service_result, code,
+                     status, (long long) finished_at) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int pm_app_exit_parse(const char *text, AppExit *ret) {
+        AppExit e = { .known = true };
+        long long finished;
+        char result[32];
+        if (sscanf(text, "result=%31[a-z-]\ncode=%d\nstatus=%d\nfinished=%lld\n", result, &e.code, &e.status,
+                   &finished) != 4)
+                return -EBADMSG;
+        if (e.code < CLD_EXITED || e.code > CLD_DUMPED || e.status < 0 || e.status > 255 || finished < 0)
+                return -EBADMSG;
+        e.finished_at = finished;
+        snprintf(e.result, sizeof(e.result), "%s", result);
+        *ret = e;
+        return 0;
+}

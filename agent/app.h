@@ -1,0 +1,67 @@
+/* An app as the agent knows it: its spec and record, plus the live view of
+ * its unit that systemd's signals keep current. Status, List and Info are
+ * served from here without a D-Bus round trip. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "unit.h"
+
+typedef Podmutator__V1__AppRecord PmAppRecord;
+typedef Podmutator__V1__AppStatus PmAppStatus;
+typedef Podmutator__V1__AppState PmAppState;
+
+typedef enum UnitActiveState {
+        UNIT_UNLOADED, /* not loaded in systemd (never started, or collected) */
+        UNIT_INACTIVE,
+        UNIT_ACTIVATING,
+        UNIT_ACTIVE,
+        UNIT_DEACTIVATING,
+        UNIT_FAILED,
+} UnitActiveState;
+
+/* How the main process of the last run ended. */
+typedef struct AppExit {
+        bool known;
+        int code;        /* CLD_EXITED, CLD_KILLED, CLD_DUMPED */
+        int status;      /* exit status or signal number */
+        int64_t finished_at;
+        char result[32]; /* systemd's Result: success, exit-code, signal, timeout, oom-kill, ... */
+} AppExit;
+
+typedef struct App App;
+struct App {
+        unsigned n_ref;
+        char id[PM_APP_ID_LEN + 1];
+        char unit[64];
+        char *name_key; /* "<namespace>/<name>", key of the name index */
+        PmAppRecord *record;  /* owns the spec */
+        UnitActiveState active;
+        uint32_t main_pid;
+        uint32_t n_restarts;
+        int64_t exec_started_at; /* of the current or last run, from systemd */
+        AppExit exit;
+        bool removed;    /* out of the store; in-flight calls may still hold it */
+        bool stopping;   /* a Stop of ours is in progress */
+        App *prev, *next; /* creation order */
+};
+
+App *pm_app_new(PmAppRecord *record);
+App *pm_app_ref(App *a);
+App *pm_app_unref(App *a);
+static inline void pm_app_unrefp(App **a) {
+        if (*a)
+                pm_app_unref(*a);
+}
+
+PmAppState pm_app_state(const App *a);
+/* Fills a status message that borrows strings and maps from a; valid
+ * while a is unchanged. */
+void pm_app_fill_status(const App *a, PmAppStatus *ret);
+
+/* Reads an exit record written by the reaper ("podmutatord --reap"). */
+int pm_app_exit_parse(const char *text, AppExit *ret);
+/* Writes one, from the reaper's environment. */
+int pm_app_exit_format(const char *service_result, const char *exit_code, const char *exit_status,
+                       int64_t finished_at, char **ret_text);

@@ -1,0 +1,178 @@
+/* podmutatord: the agent inside a pod. Also the reaper that records an
+ * app's exit (`podmutatord --reap ID`, run by systemd as ExecStopPost=). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "manager.h"
+#include "paths.h"
+#include "records.h"
+#include "server.h"
+#include "util.h"
+
+static void usage(void) {
+        printf("Usage: podmutatord [OPTIONS]\n"
+               "       podmutatord --reap APP-ID\n\n"
+               "The PodMutator agent: serves the control API of the pod it runs in.\n\n"
+               "  --pod-name NAME    the pod's name, reported by Info\n"
+               "  --socket PATH      control socket (default " PM_POD_CONTROL_SOCKET ")\n"
+               "  --state-dir DIR    agent state (default " PM_POD_STATE_DIR ")\n"
+               "  --unit-dir DIR     where app units are written (default /run/systemd/system)\n"
+               "  --reap ID          record how app ID's main process ended, then exit\n"
+               "  --debug            log debug messages\n");
+}
+
+static void on_watchdog(uv_timer_t *t) { sd_notify(0, "WATCHDOG=1"); }
+
+static void on_stop_signal(uv_signal_t *h, int signum) {
+        Manager *m = h->data;
+        pm_log_info("signal %d: shutting down", signum);
+        sd_notify(0, "STOPPING=1");
+        uv_stop(m->loop);
+}
+
+static void on_manager_version(Manager *m) {
+        _cleanup_free_ char *v = NULL;
+        if (sd_bus_get_property_string(m->bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                       "org.freedesktop.systemd1.Manager", "Version", NULL, &v) >= 0)
+                snprintf(m->systemd_version, sizeof(m->systemd_version), "%s", v);
+}
+
+/* Start-up ends here, once the store matches systemd: only then is the
+ * socket opened and readiness reported. */
+static void on_synced(Manager *m, int r) {
+        if (r < 0) {
+                pm_log_error("cannot read the state of the pod's units: %s", strerror(-r));
+                uv_stop(m->loop);
+                return;
+        }
+        r = pm_server_start(m, m->socket_path);
+        if (r < 0) {
+                pm_log_error("cannot listen on %s: %s", m->socket_path, uv_strerror(r));
+                uv_stop(m->loop);
+                return;
+        }
+        uint64_t wd_usec;
+        if (sd_watchdog_enabled(0, &wd_usec) > 0) {
+                uv_timer_init(m->loop, &m->watchdog);
+                uv_timer_start(&m->watchdog, on_watchdog, 0, wd_usec / 2000);
+        }
+        sd_notifyf(0, "READY=1\nSTATUS=serving %zu apps on %s", m->store.count, m->socket_path);
+        pm_log_info("ready: %zu apps, listening on %s", m->store.count, m->socket_path);
+}
+
+static int manager_start(Manager *m) {
+        int r = pm_records_init(m);
+        if (r < 0) {
+                pm_log_error("cannot create %s: %s", m->state_dir, strerror(-r));
+                return r;
+        }
+        r = pm_bus_open(m);
+        if (r < 0) {
+                pm_log_error("cannot connect to the pod's systemd: %s", strerror(-r));
+                return r;
+        }
+        /* One blocking read at start-up, before anything is served. */
+        on_manager_version(m);
+        r = pm_systemd_subscribe(m);
+        if (r >= 0)
+                r = pm_records_load_all(m);
+        if (r >= 0)
+                r = pm_systemd_sync(m, on_synced);
+        if (r < 0)
+                pm_log_error("cannot start: %s", strerror(-r));
+        return r;
+}
+
+static void manager_done(Manager *m) {
+        pm_server_stop(m);
+        if (uv_is_active((uv_handle_t *) &m->watchdog))
+                uv_close((uv_handle_t *) &m->watchdog, NULL);
+        uv_close((uv_handle_t *) &m->sig_term, NULL);
+        uv_close((uv_handle_t *) &m->sig_int, NULL);
+        pm_bus_close(m);
+        /* Let close callbacks run. */
+        uv_run(m->loop, UV_RUN_DEFAULT);
+        pm_store_done(&m->store);
+        pm_hashmap_done(&m->jobs);
+        uv_loop_close(m->loop);
+}
+
+int main(int argc, char **argv) {
+        static const struct option options[] = {
+                { "pod-name", required_argument, NULL, 'n' },
+                { "socket", required_argument, NULL, 's' },
+                { "state-dir", required_argument, NULL, 'd' },
+                { "unit-dir", required_argument, NULL, 'u' },
+                { "reap", required_argument, NULL, 'r' },
+                { "debug", no_argument, NULL, 'D' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        const char *pod_name = "pod", *socket_path = PM_POD_CONTROL_SOCKET, *state_dir = PM_POD_STATE_DIR;
+        const char *unit_dir = "/run/systemd/system", *reap_id = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'n': pod_name = optarg; break;
+                case 's': socket_path = optarg; break;
+                case 'd': state_dir = optarg; break;
+                case 'u': unit_dir = optarg; break;
+                case 'r': reap_id = optarg; break;
+                case 'D': pm_log_set_debug(true); break;
+                case 'h': usage(); return EXIT_SUCCESS;
+                default: return 2;
+                }
+        }
+        pm_log_set_prefix_levels(getenv("JOURNAL_STREAM") != NULL);
+
+        if (reap_id) {
+                int r = pm_records_reap(state_dir, reap_id);
+                if (r < 0)
+                        pm_log_error("cannot record the exit of app %s: %s", reap_id, strerror(-r));
+                /* Never fail the unit's stop over the record. */
+                return EXIT_SUCCESS;
+        }
+
+        _cleanup_free_ char *control_dir = strdup(socket_path);
+        char *slash = control_dir ? strrchr(control_dir, '/') : NULL;
+        if (!slash || slash == control_dir) {
+                pm_log_error("--socket must be an absolute path inside a directory");
+                return EXIT_FAILURE;
+        }
+        *slash = '\0';
+
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        Manager m = {
+                .loop = &loop,
+                .pod_name = (char *) pod_name,
+                .socket_path = (char *) socket_path,
+                .control_dir = control_dir,
+                .state_dir = (char *) state_dir,
+                .unit_dir = (char *) unit_dir,
+                .agent_binary = (char *) PM_POD_AGENT_BINARY,
+                .started_at = pm_now_realtime_ns(),
+        };
+        _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
+        if (self)
+                m.agent_binary = self;
+        pm_store_init(&m.store);
+        pm_hashmap_init(&m.jobs);
+        uv_signal_init(&loop, &m.sig_term);
+        uv_signal_init(&loop, &m.sig_int);
+        m.sig_term.data = m.sig_int.data = &m;
+        uv_signal_start(&m.sig_term, on_stop_signal, SIGTERM);
+        uv_signal_start(&m.sig_int, on_stop_signal, SIGINT);
+        signal(SIGPIPE, SIG_IGN);
+
+        int r = manager_start(&m);
+        if (r >= 0)
+                uv_run(&loop, UV_RUN_DEFAULT);
+        manager_done(&m);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

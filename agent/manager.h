@@ -1,0 +1,57 @@
+/* The agent's one state object, passed as userdata everywhere: the loop,
+ * the bus to the pod's systemd, the app store, the control server. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <uv.h>
+
+#include "hashmap.h"
+#include "store.h"
+
+typedef struct Server Server;
+
+typedef struct Manager {
+        uv_loop_t *loop;
+
+        /* The bus to the pod's systemd, driven by the loop. */
+        sd_bus *bus;
+        uv_poll_t bus_poll;
+        uv_timer_t bus_timer;
+        uv_prepare_t bus_prepare;
+        bool bus_poll_active;
+
+        PmHashmap jobs; /* job object path -> JobWait, for JobRemoved */
+
+        Store store;
+        Server *server;
+
+        char *pod_name;
+        char *socket_path;
+        char *control_dir; /* holds the socket; hidden from apps */
+        char *state_dir;   /* apps/ and exit/ below it */
+        char *unit_dir;    /* where app unit files go */
+        char *agent_binary;
+        char systemd_version[64];
+        int64_t started_at;
+
+        uv_timer_t watchdog;
+        uv_signal_t sig_term;
+        uv_signal_t sig_int;
+} Manager;
+
+/* A finished systemd job, or a failed request to start one. */
+typedef void (*JobDone)(Manager *m, int r, const char *result, const char *error, void *userdata);
+
+/* bus.c: connects to the pod's systemd and drives the bus from the loop. */
+int pm_bus_open(Manager *m);
+void pm_bus_close(Manager *m);
+
+/* systemd.c: unit operations, all asynchronous. */
+int pm_systemd_subscribe(Manager *m);
+/* method is "StartUnit" or "StopUnit"; done runs when the job is removed. */
+int pm_systemd_unit_job(Manager *m, const char *method, const char *unit, JobDone done, void *userdata);
+int pm_systemd_kill_unit(Manager *m, const char *unit, int sig);
+/* Loads the live state of every loaded app unit; runs done when all is in. */
+int pm_systemd_sync(Manager *m, void (*done)(Manager *m, int r));

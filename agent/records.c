@@ -1,0 +1,189 @@
+#include "records.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "pbjson.h"
+#include "util.h"
+
+#define RECORD_SIZE_MAX (4u * 1024u * 1024u)
+
+static char *path_of(const char *dir, const char *sub, const char *id, const char *suffix) {
+        char *p;
+        if (asprintf(&p, "%s/%s%s%s", dir, sub, id, suffix) < 0)
+                return NULL;
+        return p;
+}
+
+int pm_records_init(Manager *m) {
+        _cleanup_free_ char *apps = path_of(m->state_dir, "apps", "", "");
+        _cleanup_free_ char *exits = path_of(m->state_dir, "exit", "", "");
+        if (!apps || !exits)
+                return -ENOMEM;
+        int r = pm_mkdir_p(apps, 0700);
+        if (r < 0)
+                return r;
+        r = pm_mkdir_p(exits, 0700);
+        if (r < 0)
+                return r;
+        return pm_mkdir_p(m->unit_dir, 0755);
+}
+
+int pm_records_save(Manager *m, App *a) {
+        _cleanup_free_ char *path = path_of(m->state_dir, "apps/", a->id, ".json");
+        json_object *j = pm_message_to_json(&a->record->base);
+        if (!path || !j) {
+                json_object_put(j);
+                return -ENOMEM;
+        }
+        size_t len;
+        const char *text = json_object_to_json_string_length(j, JSON_C_TO_STRING_PLAIN, &len);
+        int r = pm_write_file_atomic(path, text, len, 0600);
+        json_object_put(j);
+        return r;
+}
+
+int pm_records_install(Manager *m, App *a) {
+        PmUnitPaths paths = {
+                .agent_binary = m->agent_binary,
+                .control_dir = m->control_dir,
+                .state_dir = m->state_dir,
+        };
+        _cleanup_free_ char *text = NULL;
+        int r = pm_unit_render(a->record->spec, a->id, &paths, &text);
+        if (r < 0)
+                return r;
+        r = pm_records_save(m, a);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *unit_path = path_of(m->unit_dir, "", a->unit, "");
+        if (!unit_path)
+                return -ENOMEM;
+        r = pm_write_file_atomic(unit_path, text, strlen(text), 0644);
+        if (r < 0)
+                pm_records_delete(m, a);
+        return r;
+}
+
+void pm_records_delete(Manager *m, App *a) {
+        char *paths[] = {
+                path_of(m->unit_dir, "", a->unit, ""),
+                path_of(m->state_dir, "apps/", a->id, ".json"),
+                path_of(m->state_dir, "exit/", a->id, ""),
+        };
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
+                if (paths[i] && unlink(paths[i]) < 0 && errno != ENOENT)
+                        pm_log_warning("cannot remove %s: %s", paths[i], strerror(errno));
+                free(paths[i]);
+        }
+}
+
+static void read_exit(Manager *m, App *a) {
+        _cleanup_free_ char *path = path_of(m->state_dir, "exit/", a->id, "");
+        _cleanup_free_ char *text = NULL;
+        if (!path || pm_read_file(path, 4096, &text, NULL) < 0)
+                return;
+        if (pm_app_exit_parse(text, &a->exit) < 0)
+                pm_log_warning("app %s: ignoring a malformed exit record", a->id);
+}
+
+static int load_one(Manager *m, const char *file, App **ret) {
+        _cleanup_free_ char *path = path_of(m->state_dir, "apps/", file, "");
+        _cleanup_free_ char *text = NULL;
+        _cleanup_free_ char *error = NULL;
+        size_t size;
+        if (!path)
+                return -ENOMEM;
+        int r = pm_read_file(path, RECORD_SIZE_MAX, &text, &size);
+        if (r < 0)
+                return r;
+        ProtobufCMessage *msg = NULL;
+        r = pm_json_parse_message(text, size, &podmutator__v1__app_record__descriptor, &msg, &error);
+        if (r < 0) {
+                pm_log_warning("%s: %s", path, strempty(error));
+                return r;
+        }
+        PmAppRecord *rec = (PmAppRecord *) msg;
+        char id[PM_APP_ID_LEN + 1];
+        char unit[64];
+        pm_unit_name(rec->id, unit, sizeof(unit));
+        if (!rec->spec || !pm_unit_id_from_name(unit, id) || pm_spec_validate(rec->spec, NULL) < 0) {
+                pm_log_warning("%s: not a valid app record", path);
+                podmutator__v1__app_record__free_unpacked(rec, NULL);
+                return -EBADMSG;
+        }
+        App *a = pm_app_new(rec);
+        if (!a) {
+                podmutator__v1__app_record__free_unpacked(rec, NULL);
+                return -ENOMEM;
+        }
+        read_exit(m, a);
+        *ret = a;
+        return 0;
+}
+
+static int by_creation(const void *x, const void *y) {
+        const App *a = *(App *const *) x, *b = *(App *const *) y;
+        return a->record->created_at < b->record->created_at ? -1 : a->record->created_at > b->record->created_at;
+}
+
+int pm_records_load_all(Manager *m) {
+        _cleanup_free_ char *dir = path_of(m->state_dir, "apps", "", "");
+        if (!dir)
+                return -ENOMEM;
+        DIR *d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+
+        App **apps = NULL;
+        size_t n = 0;
+        struct dirent *de;
+        while ((de = readdir(d)) && n < PM_APPS_MAX) {
+                size_t len = strlen(de->d_name);
+                if (len < 6 || !streq(de->d_name + len - 5, ".json"))
+                        continue;
+                App *a;
+                if (load_one(m, de->d_name, &a) < 0)
+                        continue;
+                App **grown = realloc(apps, (n + 1) * sizeof(*apps));
+                if (!grown) {
+                        pm_app_unref(a);
+                        break;
+                }
+                apps = grown;
+                apps[n++] = a;
+        }
+        closedir(d);
+
+        qsort(apps, n, sizeof(*apps), by_creation);
+        for (size_t i = 0; i < n; i++) {
+                int r = pm_store_add(&m->store, apps[i]);
+                if (r < 0)
+                        pm_log_warning("app %s: not restored: %s", apps[i]->id, strerror(-r));
+                pm_app_unref(apps[i]);
+        }
+        free(apps);
+        return 0;
+}
+
+int pm_records_reap(const char *state_dir, const char *id) {
+        char unit[64], check[PM_APP_ID_LEN + 1];
+        pm_unit_name(id, unit, sizeof(unit));
+        if (!pm_unit_id_from_name(unit, check))
+                return -EINVAL;
+
+        _cleanup_free_ char *text = NULL;
+        int r = pm_app_exit_format(getenv("SERVICE_RESULT"), getenv("EXIT_CODE"), getenv("EXIT_STATUS"),
+                                   pm_now_realtime_ns(), &text);
+        if (r == -ENODATA)
+                return 0; /* the process never ran: nothing to record */
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *path = path_of(state_dir, "exit/", id, "");
+        if (!path)
+                return -ENOMEM;
+        return pm_write_file_atomic(path, text, strlen(text), 0600);
+}

@@ -1,0 +1,21 @@
+/* What the agent keeps on disk for each app, so that a restarted agent
+ * rebuilds its view: the unit file (in the unit dir), the record
+ * (<state>/apps/<id>.json: spec, creation and start times) and the exit
+ * record that the reaper writes (<state>/exit/<id>). All are written
+ * atomically. The state dir lives on the pod's /run, like the units. */
+#pragma once
+
+#include "manager.h"
+
+int pm_records_init(Manager *m);
+/* Writes the record, then the unit file. */
+int pm_records_install(Manager *m, App *a);
+int pm_records_save(Manager *m, App *a);
+/* Removes the unit file, the record and the exit record. */
+void pm_records_delete(Manager *m, App *a);
+/* Loads every record (and exit record) into the store, oldest first. */
+int pm_records_load_all(Manager *m);
+
+/* The reaper's side: records how app `id`'s main process ended, from the
+ * environment systemd gives ExecStopPost=. */
+int pm_records_reap(const char *state_dir, const char *id);

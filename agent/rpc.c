@@ -1,0 +1,337 @@
+/* The RPC handlers: decode a request, check it, run the operation, answer.
+ * Requests are freed when dispatch returns, so whatever an asynchronous
+ * operation needs later is copied or resolved before that. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "ops.h"
+#include "records.h"
+#include "server.h"
+#include "util.h"
+
+#define CODE(x) PODMUTATOR__V1__CODE__CODE_##x
+#define RESULT(x) PODMUTATOR__V1__RESPONSE__RESULT_##x
+
+typedef Podmutator__V1__Request PmRequest;
+
+/* Finds the app a request names, or fails the call. */
+static App *resolve(Call *call, const Podmutator__V1__AppRef *ref) {
+        const char *name = ref ? ref->app : NULL;
+        const char *ns = ref && !isempty(ref->namespace_) ? ref->namespace_ : PM_DEFAULT_NAMESPACE;
+        App *a = NULL;
+        if (isempty(name)) {
+                pm_call_fail(call, CODE(INVALID_ARGUMENT), "no app given (an id, an id prefix or a name)");
+                return NULL;
+        }
+        int r = pm_store_resolve(&call->m->store, name, ns, &a);
+        if (r == -ENOTUNIQ)
+                pm_call_fail(call, CODE(INVALID_ARGUMENT), "id prefix \"%.64s\" matches several apps; give more of it",
+                             name);
+        else if (r < 0)
+                pm_call_fail(call, CODE(NOT_FOUND), "no app \"%.64s\" (as id, id prefix, or name in namespace \"%.64s\")",
+                             name, ns);
+        return a;
+}
+
+/* Answers with the app's status, in the result kind the call expects. */
+static void reply_status(Call *call, App *a) {
+        PmAppStatus status;
+        pm_app_fill_status(a, &status);
+        Podmutator__V1__StatusResponse st = PODMUTATOR__V1__STATUS_RESPONSE__INIT;
+        Podmutator__V1__StartResponse sr = PODMUTATOR__V1__START_RESPONSE__INIT;
+        Podmutator__V1__StopResponse pr = PODMUTATOR__V1__STOP_RESPONSE__INIT;
+        Podmutator__V1__InjectResponse ir = PODMUTATOR__V1__INJECT_RESPONSE__INIT;
+        Podmutator__V1__RemoveResponse rr = PODMUTATOR__V1__REMOVE_RESPONSE__INIT;
+        PmResponse resp = PODMUTATOR__V1__RESPONSE__INIT;
+        resp.result_case = call->result_case;
+        switch (call->result_case) {
+        case RESULT(STATUS): st.status = &status, resp.status = &st; break;
+        case RESULT(START): sr.status = &status, resp.start = &sr; break;
+        case RESULT(STOP): pr.status = &status, resp.stop = &pr; break;
+        case RESULT(INJECT): ir.id = a->id, ir.status = &status, resp.inject = &ir; break;
+        case RESULT(REMOVE): rr.id = a->id, resp.remove = &rr; break;
+        default: abort(); /* a handler set no result kind */
+        }
+        pm_call_reply(call, &resp);
+}
+
+static void on_op_done(Manager *m, App *a, PmCode code, const char *error, void *userdata) {
+        Call *call = userdata;
+        if (code != CODE(OK))
+                pm_call_fail(call, code, "%s", error);
+        else
+                reply_status(call, a);
+}
+
+/* The rootfs must be a directory that does not hold the agent's own. */
+static int check_rootfs(Manager *m, const char *rootfs, char **ret_resolved, char **ret_error) {
+        char resolved[PATH_MAX];
+        if (!realpath(rootfs, resolved)) {
+                asprintf(ret_error, "rootfs: %s: %s", rootfs, strerror(errno));
+                return -EINVAL;
+        }
+        struct stat st;
+        if (stat(resolved, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                asprintf(ret_error, "rootfs: %s is not a directory", rootfs);
+                return -EINVAL;
+        }
+        const char *guarded[] = { m->control_dir, m->state_dir };
+        for (size_t i = 0; i < ELEMENTSOF(guarded); i++) {
+                size_t n = strlen(resolved), g = strlen(guarded[i]);
+                bool inside = strncmp(resolved, guarded[i], g) == 0 && (resolved[g] == '/' || resolved[g] == '\0');
+                bool above = !streq(resolved, "/") && strncmp(guarded[i], resolved, n) == 0 && guarded[i][n] == '/';
+                if (inside || above) {
+                        asprintf(ret_error, "rootfs: %s would expose the agent's %s", rootfs, guarded[i]);
+                        return -EPERM;
+                }
+        }
+        *ret_resolved = streq(resolved, "/") ? strdup("") : strdup(resolved);
+        return *ret_resolved ? 0 : -ENOMEM;
+}
+
+/* A deep copy of the request's spec that the app owns. */
+static PmAppSpec *copy_spec(const PmAppSpec *spec) {
+        size_t n = podmutator__v1__app_spec__get_packed_size(spec);
+        _cleanup_free_ uint8_t *buf = malloc(n ? n : 1);
+        if (!buf)
+                return NULL;
+        podmutator__v1__app_spec__pack(spec, buf);
+        return podmutator__v1__app_spec__unpack(NULL, n, buf);
+}
+
+static int new_record(Manager *m, const PmAppSpec *spec, PmAppRecord **ret) {
+        PmAppRecord *rec = malloc(sizeof(*rec));
+        if (!rec)
+                return -ENOMEM;
+        podmutator__v1__app_record__init(rec);
+        rec->created_at = pm_now_realtime_ns();
+        rec->id = malloc(PM_APP_ID_LEN + 1);
+        rec->spec = copy_spec(spec);
+        if (!rec->id || !rec->spec || pm_random_hex(rec->id, PM_APP_ID_LEN / 2) < 0) {
+                if (rec->id == NULL)
+                        rec->id = (char *) protobuf_c_empty_string;
+                podmutator__v1__app_record__free_unpacked(rec, NULL);
+                return -ENOMEM;
+        }
+        *ret = rec;
+        return 0;
+}
+
+static void handle_inject(Call *call, const Podmutator__V1__InjectRequest *req) {
+        Manager *m = call->m;
+        _cleanup_free_ char *error = NULL;
+        _cleanup_free_ char *rootfs = NULL;
+        if (!req->spec) {
+                pm_call_fail(call, CODE(INVALID_ARGUMENT), "spec: missing");
+                return;
+        }
+        if (pm_spec_validate(req->spec, &error) < 0) {
+                pm_call_fail(call, CODE(INVALID_ARGUMENT), "%s", strempty(error));
+                return;
+        }
+        const char *ns = pm_spec_namespace(req->spec);
+        if (pm_store_get_by_name(&m->store, ns, req->spec->name)) {
+                pm_call_fail(call, CODE(ALREADY_EXISTS), "an app named \"%s\" exists in namespace \"%s\"",
+                             req->spec->name, ns);
+                return;
+        }
+        if (m->store.count >= PM_APPS_MAX) {
+                pm_call_fail(call, CODE(RESOURCE_EXHAUSTED), "the pod holds %d apps, the most it takes",
+                             PM_APPS_MAX);
+                return;
+        }
+        if (!isempty(req->spec->rootfs)) {
+                int r = check_rootfs(m, req->spec->rootfs, &rootfs, &error);
+                if (r < 0) {
+                        pm_call_fail(call, r == -EPERM ? CODE(PERMISSION_DENIED) : CODE(INVALID_ARGUMENT), "%s",
+                                     strempty(error));
+                        return;
+                }
+        }
+
+        PmAppRecord *rec;
+        if (new_record(m, req->spec, &rec) < 0) {
+                pm_call_fail(call, CODE(RESOURCE_EXHAUSTED), "out of memory");
+                return;
+        }
+        if (rootfs) {
+                free(rec->spec->rootfs);
+                rec->spec->rootfs = TAKE_PTR(rootfs);
+        }
+        _cleanup_(pm_app_unrefp) App *a = pm_app_new(rec);
+        if (!a) {
+                podmutator__v1__app_record__free_unpacked(rec, NULL);
+                pm_call_fail(call, CODE(RESOURCE_EXHAUSTED), "out of memory");
+                return;
+        }
+        int r = pm_records_install(m, a);
+        if (r == -E2BIG) {
+                pm_call_fail(call, CODE(INVALID_ARGUMENT), "argv or env too long for a unit file line");
+                return;
+        }
+        if (r < 0) {
+                pm_call_fail(call, CODE(INTERNAL), "cannot write the app's unit: %s", strerror(-r));
+                return;
+        }
+        r = pm_store_add(&m->store, a);
+        if (r < 0) {
+                pm_records_delete(m, a);
+                pm_call_fail(call, pm_code_from_errno(r), "cannot add the app: %s", strerror(-r));
+                return;
+        }
+        pm_log_info("app %s: injected as %s/%s", a->id, ns, rec->spec->name);
+        call->result_case = RESULT(INJECT);
+        if (req->start)
+                pm_op_start(m, a, on_op_done, call);
+        else
+                reply_status(call, a);
+}
+
+static void handle_start(Call *call, const Podmutator__V1__StartRequest *req) {
+        App *a = resolve(call, req->ref);
+        if (!a)
+                return;
+        call->result_case = RESULT(START);
+        pm_op_start(call->m, a, on_op_done, call);
+}
+
+static void handle_stop(Call *call, const Podmutator__V1__StopRequest *req) {
+        App *a = resolve(call, req->ref);
+        if (!a)
+                return;
+        int64_t timeout = -1;
+        if (req->grace_case == PODMUTATOR__V1__STOP_REQUEST__GRACE_TIMEOUT_SECONDS) {
+                if (req->timeout_seconds > PM_STOP_TIMEOUT_MAX) {
+                        pm_call_fail(call, CODE(INVALID_ARGUMENT), "timeout_seconds: at most %u", PM_STOP_TIMEOUT_MAX);
+                        return;
+                }
+                timeout = req->timeout_seconds;
+        }
+        call->result_case = RESULT(STOP);
+        pm_op_stop(call->m, a, timeout, on_op_done, call);
+}
+
+static void handle_remove(Call *call, const Podmutator__V1__RemoveRequest *req) {
+        App *a = resolve(call, req->ref);
+        if (!a)
+                return;
+        call->result_case = RESULT(REMOVE);
+        pm_op_remove(call->m, a, req->force, on_op_done, call);
+}
+
+static void handle_status(Call *call, const Podmutator__V1__StatusRequest *req) {
+        App *a = resolve(call, req->ref);
+        if (!a)
+                return;
+        call->result_case = RESULT(STATUS);
+        reply_status(call, a);
+}
+
+static bool labels_match(const App *a, const Podmutator__V1__ListRequest *req) {
+        const PmAppSpec *spec = a->record->spec;
+        for (size_t i = 0; i < req->n_labels; i++) {
+                bool found = false;
+                for (size_t j = 0; j < spec->n_labels && !found; j++)
+                        found = streq(spec->labels[j]->key, req->labels[i]->key) &&
+                                streq(spec->labels[j]->value, req->labels[i]->value);
+                if (!found)
+                        return false;
+        }
+        return true;
+}
+
+static bool list_wants(const App *a, PmAppState state, const Podmutator__V1__ListRequest *req) {
+        if (!isempty(req->namespace_) && !streq(pm_spec_namespace(a->record->spec), req->namespace_))
+                return false;
+        if (req->n_states > 0) {
+                bool any = false;
+                for (size_t i = 0; i < req->n_states && !any; i++)
+                        any = req->states[i] == state;
+                if (!any)
+                        return false;
+        }
+        return labels_match(a, req);
+}
+
+static void handle_list(Call *call, const Podmutator__V1__ListRequest *req) {
+        Store *s = &call->m->store;
+        _cleanup_free_ PmAppStatus *items = calloc(s->count ? s->count : 1, sizeof(*items));
+        _cleanup_free_ PmAppStatus **ptrs = calloc(s->count ? s->count : 1, sizeof(*ptrs));
+        if (!items || !ptrs) {
+                pm_call_fail(call, CODE(RESOURCE_EXHAUSTED), "out of memory");
+                return;
+        }
+        size_t n = 0;
+        for (App *a = s->first; a; a = a->next) {
+                if (!list_wants(a, pm_app_state(a), req))
+                        continue;
+                pm_app_fill_status(a, &items[n]);
+                ptrs[n] = &items[n];
+                n++;
+        }
+        Podmutator__V1__ListResponse lr = PODMUTATOR__V1__LIST_RESPONSE__INIT;
+        lr.n_apps = n;
+        lr.apps = ptrs;
+        PmResponse resp = PODMUTATOR__V1__RESPONSE__INIT;
+        resp.result_case = RESULT(LIST);
+        resp.list = &lr;
+        pm_call_reply(call, &resp);
+}
+
+static void handle_info(Call *call) {
+        Manager *m = call->m;
+        enum { N_STATES = PODMUTATOR__V1__APP_STATE__APP_STATE_REMOVED + 1 };
+        uint32_t counts[N_STATES] = { 0 };
+        for (App *a = m->store.first; a; a = a->next)
+                counts[pm_app_state(a)]++;
+
+        Podmutator__V1__InfoResponse__AppsByStateEntry entries[N_STATES], *ptrs[N_STATES];
+        char names[N_STATES][32];
+        size_t n = 0;
+        for (int st = 0; st < N_STATES; st++) {
+                if (counts[st] == 0)
+                        continue;
+                podmutator__v1__info_response__apps_by_state_entry__init(&entries[n]);
+                const ProtobufCEnumValue *v =
+                        protobuf_c_enum_descriptor_get_value(&podmutator__v1__app_state__descriptor, st);
+                snprintf(names[n], sizeof(names[n]), "%s", v ? v->name + strlen("APP_STATE_") : "UNKNOWN");
+                for (char *c = names[n]; *c; c++)
+                        *c = (char) (*c - 'A' + 'a');
+                entries[n].key = names[n];
+                entries[n].value = counts[st];
+                ptrs[n] = &entries[n];
+                n++;
+        }
+        Podmutator__V1__InfoResponse info = PODMUTATOR__V1__INFO_RESPONSE__INIT;
+        info.pod_name = m->pod_name;
+        info.agent_version = (char *) PM_VERSION;
+        info.protocol_version = PM_PROTOCOL_VERSION;
+        info.systemd_version = m->systemd_version;
+        info.started_at = m->started_at;
+        info.uptime_ns = pm_now_realtime_ns() - m->started_at;
+        info.apps = (uint32_t) m->store.count;
+        info.n_apps_by_state = n;
+        info.apps_by_state = ptrs;
+        PmResponse resp = PODMUTATOR__V1__RESPONSE__INIT;
+        resp.result_case = RESULT(INFO);
+        resp.info = &info;
+        pm_call_reply(call, &resp);
+}
+
+void pm_rpc_dispatch(Call *call, PmRequest *req) {
+        switch (req->call_case) {
+        case PODMUTATOR__V1__REQUEST__CALL_INJECT: handle_inject(call, req->inject); break;
+        case PODMUTATOR__V1__REQUEST__CALL_START: handle_start(call, req->start); break;
+        case PODMUTATOR__V1__REQUEST__CALL_STOP: handle_stop(call, req->stop); break;
+        case PODMUTATOR__V1__REQUEST__CALL_REMOVE: handle_remove(call, req->remove); break;
+        case PODMUTATOR__V1__REQUEST__CALL_LIST: handle_list(call, req->list); break;
+        case PODMUTATOR__V1__REQUEST__CALL_STATUS: handle_status(call, req->status); break;
+        case PODMUTATOR__V1__REQUEST__CALL_INFO: handle_info(call); break;
+        default:
+                pm_call_fail(call, CODE(UNIMPLEMENTED), "this agent does not implement call %d", (int) req->call_case);
+        }
+}

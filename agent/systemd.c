@@ -1,0 +1,369 @@
+/* Unit operations on the pod's systemd and the signals that keep each app's
+ * live view current. Every call is asynchronous; results come back through
+ * callbacks run from the loop. */
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "log.h"
+#include "manager.h"
+#include "records.h"
+#include "util.h"
+
+#define SD_DEST "org.freedesktop.systemd1"
+#define SD_PATH "/org/freedesktop/systemd1"
+#define SD_MANAGER "org.freedesktop.systemd1.Manager"
+#define SD_UNIT "org.freedesktop.systemd1.Unit"
+#define SD_SERVICE "org.freedesktop.systemd1.Service"
+
+typedef struct JobWait {
+        char *path;
+        JobDone done;
+        void *userdata;
+} JobWait;
+
+typedef struct MethodCall {
+        Manager *m;
+        JobDone done;
+        void *userdata;
+} MethodCall;
+
+static UnitActiveState active_state_from_string(const char *s) {
+        if (streq(s, "active") || streq(s, "reloading"))
+                return UNIT_ACTIVE;
+        if (streq(s, "activating"))
+                return UNIT_ACTIVATING;
+        if (streq(s, "deactivating"))
+                return UNIT_DEACTIVATING;
+        if (streq(s, "failed"))
+                return UNIT_FAILED;
+        return UNIT_INACTIVE;
+}
+
+/* The Service properties of one run, as systemd reports them. */
+typedef struct ServiceProps {
+        uint32_t main_pid;
+        uint64_t start_usec, exit_usec;
+        int32_t code, status;
+        uint32_t n_restarts;
+        char result[32];
+        bool has_main_pid, has_start, has_exit, has_code, has_status, has_restarts, has_result;
+} ServiceProps;
+
+static int read_props(sd_bus_message *msg, ServiceProps *p, UnitActiveState *active, bool *has_active) {
+        int r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                const char *key;
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                const char *s;
+                if (streq(key, "ActiveState")) {
+                        r = sd_bus_message_read(msg, "v", "s", &s);
+                        if (r >= 0)
+                                *active = active_state_from_string(s), *has_active = true;
+                } else if (streq(key, "MainPID"))
+                        r = sd_bus_message_read(msg, "v", "u", &p->main_pid), p->has_main_pid = true;
+                else if (streq(key, "ExecMainStartTimestamp"))
+                        r = sd_bus_message_read(msg, "v", "t", &p->start_usec), p->has_start = true;
+                else if (streq(key, "ExecMainExitTimestamp"))
+                        r = sd_bus_message_read(msg, "v", "t", &p->exit_usec), p->has_exit = true;
+                else if (streq(key, "ExecMainCode"))
+                        r = sd_bus_message_read(msg, "v", "i", &p->code), p->has_code = true;
+                else if (streq(key, "ExecMainStatus"))
+                        r = sd_bus_message_read(msg, "v", "i", &p->status), p->has_status = true;
+                else if (streq(key, "NRestarts"))
+                        r = sd_bus_message_read(msg, "v", "u", &p->n_restarts), p->has_restarts = true;
+                else if (streq(key, "Result")) {
+                        r = sd_bus_message_read(msg, "v", "s", &s);
+                        if (r >= 0)
+                                snprintf(p->result, sizeof(p->result), "%s", s), p->has_result = true;
+                } else
+                        r = sd_bus_message_skip(msg, "v");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(msg);
+}
+
+static void apply_service_props(Manager *m, App *a, const ServiceProps *p) {
+        if (p->has_main_pid)
+                a->main_pid = p->main_pid;
+        if (p->has_restarts)
+                a->n_restarts = p->n_restarts;
+        if (p->has_start && p->start_usec > 0) {
+                int64_t started = (int64_t) p->start_usec * NSEC_PER_USEC;
+                a->exec_started_at = started;
+                if (started != a->record->started_at ||
+                    (p->has_restarts && p->n_restarts > a->record->restart_count)) {
+                        a->record->started_at = started;
+                        if (p->has_restarts && p->n_restarts > a->record->restart_count)
+                                a->record->restart_count = p->n_restarts;
+                        int r = pm_records_save(m, a);
+                        if (r < 0)
+                                pm_log_warning("app %s: cannot save its record: %s", a->id, strerror(-r));
+                }
+        }
+        /* An exit of the current run: its timestamp is reset when a run starts. */
+        if (p->has_exit && p->exit_usec > 0 && p->has_code && p->code > 0) {
+                a->exit.known = true;
+                a->exit.code = p->code;
+                a->exit.status = p->has_status ? p->status : 0;
+                a->exit.finished_at = (int64_t) p->exit_usec * NSEC_PER_USEC;
+                if (p->has_result)
+                        snprintf(a->exit.result, sizeof(a->exit.result), "%s", p->result);
+        }
+}
+
+static App *app_of_path(Manager *m, const char *path) {
+        char id[PM_APP_ID_LEN + 1];
+        if (!pm_unit_id_from_path(path, id))
+                return NULL;
+        return pm_store_get(&m->store, id);
+}
+
+static int on_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        App *a = app_of_path(m, sd_bus_message_get_path(msg));
+        if (!a)
+                return 0;
+
+        const char *iface;
+        if (sd_bus_message_read(msg, "s", &iface) < 0)
+                return 0;
+        ServiceProps p = { 0 };
+        UnitActiveState active = UNIT_UNLOADED;
+        bool has_active = false;
+        int r = read_props(msg, &p, &active, &has_active);
+        if (r < 0) {
+                pm_log_warning("app %s: unreadable PropertiesChanged: %s", a->id, strerror(-r));
+                return 0;
+        }
+        if (has_active)
+                a->active = active;
+        if (streq(iface, SD_SERVICE))
+                apply_service_props(m, a, &p);
+        return 0;
+}
+
+static int on_unit_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        const char *name, *path;
+        if (sd_bus_message_read(msg, "so", &name, &path) < 0)
+                return 0;
+        App *a = app_of_path(m, path);
+        if (a)
+                a->active = UNIT_UNLOADED;
+        return 0;
+}
+
+static int on_job_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        uint32_t id;
+        const char *path, *unit, *result;
+        if (sd_bus_message_read(msg, "uoss", &id, &path, &unit, &result) < 0)
+                return 0;
+        JobWait *w = pm_hashmap_remove(&m->jobs, path);
+        if (!w)
+                return 0;
+        w->done(m, 0, result, NULL, w->userdata);
+        free(w->path);
+        free(w);
+        return 0;
+}
+
+static int on_subscribed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        if (e)
+                pm_log_error("cannot subscribe to systemd's signals: %s", e->message);
+        return 0;
+}
+
+int pm_systemd_subscribe(Manager *m) {
+        static const struct {
+                const char *iface, *member;
+                sd_bus_message_handler_t handler;
+        } matches[] = {
+                { SD_MANAGER, "JobRemoved", on_job_removed },
+                { SD_MANAGER, "UnitRemoved", on_unit_removed },
+                { "org.freedesktop.DBus.Properties", "PropertiesChanged", on_properties_changed },
+        };
+        /* Matches first, then Subscribe: no signal can slip between. */
+        for (size_t i = 0; i < ELEMENTSOF(matches); i++) {
+                int r = sd_bus_match_signal(m->bus, NULL, NULL, NULL, matches[i].iface, matches[i].member,
+                                            matches[i].handler, m);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", on_subscribed, m,
+                                        "");
+}
+
+static int on_job_queued(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        MethodCall *c = userdata;
+        Manager *m = c->m;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *path;
+        int r;
+
+        if (e) {
+                c->done(m, -EIO, NULL, e->message, c->userdata);
+                goto out;
+        }
+        r = sd_bus_message_read(reply, "o", &path);
+        JobWait *w = r >= 0 ? calloc(1, sizeof(*w)) : NULL;
+        if (w && (w->path = strdup(path)) && pm_hashmap_put(&m->jobs, w->path, w) >= 0) {
+                w->done = c->done;
+                w->userdata = c->userdata;
+        } else {
+                if (w)
+                        free(w->path);
+                free(w);
+                c->done(m, r < 0 ? r : -ENOMEM, NULL, "cannot track the systemd job", c->userdata);
+        }
+out:
+        free(c);
+        return 0;
+}
+
+int pm_systemd_unit_job(Manager *m, const char *method, const char *unit, JobDone done, void *userdata) {
+        MethodCall *c = malloc(sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        *c = (MethodCall){ .m = m, .done = done, .userdata = userdata };
+        int r = sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, method, on_job_queued, c,
+                                         "ss", unit, "replace");
+        if (r < 0)
+                free(c);
+        return r;
+}
+
+static int on_killed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        /* A unit that stopped meanwhile has nothing left to kill. */
+        if (e && !sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit") &&
+            !sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchProcess"))
+                pm_log_warning("KillUnit failed: %s", e->message);
+        return 0;
+}
+
+int pm_systemd_kill_unit(Manager *m, const char *unit, int sig) {
+        return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "KillUnit", on_killed, NULL,
+                                        "ssi", unit, "all", sig);
+}
+
+/* Start-up sync: one ListUnitsByPatterns for the states, then the Service
+ * properties of each loaded app unit. */
+typedef struct Sync {
+        Manager *m;
+        unsigned pending;
+        int error;
+        void (*done)(Manager *m, int r);
+} Sync;
+
+typedef struct SyncItem {
+        Sync *sync;
+        App *app;
+} SyncItem;
+
+static void sync_step_done(Sync *s) {
+        if (--s->pending > 0)
+                return;
+        s->done(s->m, s->error);
+        free(s);
+}
+
+static int on_sync_props(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        SyncItem *item = userdata;
+        Sync *s = item->sync;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        if (e)
+                pm_log_warning("app %s: cannot read its unit's state: %s", item->app->id, e->message);
+        else {
+                ServiceProps p = { 0 };
+                UnitActiveState active;
+                bool has_active = false;
+                if (read_props(reply, &p, &active, &has_active) >= 0)
+                        apply_service_props(s->m, item->app, &p);
+        }
+        pm_app_unref(item->app);
+        free(item);
+        sync_step_done(s);
+        return 0;
+}
+
+static int sync_one(Sync *s, App *a, const char *path) {
+        SyncItem *item = malloc(sizeof(*item));
+        if (!item)
+                return -ENOMEM;
+        *item = (SyncItem){ .sync = s, .app = pm_app_ref(a) };
+        int r = sd_bus_call_method_async(s->m->bus, NULL, SD_DEST, path, "org.freedesktop.DBus.Properties",
+                                         "GetAll", on_sync_props, item, "s", SD_SERVICE);
+        if (r < 0) {
+                pm_app_unref(a);
+                free(item);
+                return r;
+        }
+        s->pending++;
+        return 0;
+}
+
+static int read_unit_list(Sync *s, sd_bus_message *reply) {
+        int r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+        if (r < 0)
+                return r;
+        const char *name, *load, *active, *path;
+        while ((r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, &load, &active, NULL, NULL, &path,
+                                        NULL, NULL, NULL)) > 0) {
+                char id[PM_APP_ID_LEN + 1];
+                App *a = pm_unit_id_from_name(name, id) ? pm_store_get(&s->m->store, id) : NULL;
+                if (!a)
+                        continue;
+                a->active = active_state_from_string(active);
+                r = sync_one(s, a, path);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+static int on_sync_list(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Sync *s = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        if (e) {
+                pm_log_error("cannot list the pod's units: %s", e->message);
+                s->error = -EIO;
+        } else {
+                int r = read_unit_list(s, reply);
+                if (r < 0)
+                        s->error = r;
+        }
+        sync_step_done(s);
+        return 0;
+}
+
+int pm_systemd_sync(Manager *m, void (*done)(Manager *m, int r)) {
+        Sync *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        *s = (Sync){ .m = m, .pending = 1, .done = done };
+
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *req = NULL;
+        int r = sd_bus_message_new_method_call(m->bus, &req, SD_DEST, SD_PATH, SD_MANAGER, "ListUnitsByPatterns");
+        if (r >= 0)
+                r = sd_bus_message_append_strv(req, NULL);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(req, (char *[]){ (char *) PM_UNIT_PREFIX "*" PM_UNIT_SUFFIX, NULL });
+        if (r >= 0)
+                r = sd_bus_call_async(m->bus, NULL, req, on_sync_list, s, 0);
+        if (r < 0)
+                free(s);
+        return r;
+}

@@ -1,0 +1,177 @@
+#include "unit.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+#define UNIT_PATH_PREFIX "/org/freedesktop/systemd1/unit/pm_2dapp_2d"
+#define UNIT_PATH_SUFFIX "_2eservice"
+
+char *pm_unit_quote(const char *s, bool in_exec) {
+        /* Worst case every byte becomes \xNN. */
+        size_t n = strlen(s);
+        char *out = malloc(n * 4 + 3);
+        if (!out)
+                return NULL;
+        char *o = out;
+        *o++ = '"';
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+                switch (*p) {
+                case '"': o = stpcpy(o, "\\\""); break;
+                case '\\': o = stpcpy(o, "\\\\"); break;
+                case '\n': o = stpcpy(o, "\\n"); break;
+                case '\t': o = stpcpy(o, "\\t"); break;
+                case '%': o = stpcpy(o, "%%"); break;
+                case '$':
+                        o = stpcpy(o, in_exec ? "$$" : "$");
+                        break;
+                default:
+                        if (*p < 0x20 || *p == 0x7f)
+                                o += sprintf(o, "\\x%02x", *p);
+                        else
+                                *o++ = (char) *p;
+                }
+        }
+        *o++ = '"';
+        *o = '\0';
+        return out;
+}
+
+/* Paths and names were validated; only '%' needs doubling. */
+static void put_verbatim(FILE *f, const char *key, const char *value) {
+        fprintf(f, "%s=", key);
+        for (; *value; value++)
+                fputs(*value == '%' ? "%%" : (char[]){ *value, 0 }, f);
+        fputc('\n', f);
+}
+
+static int put_quoted_words(FILE *f, const char *key, char *const *words, size_t n, bool in_exec) {
+        long start = ftell(f);
+        fprintf(f, "%s=", key);
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *q = pm_unit_quote(words[i], in_exec);
+                if (!q)
+                        return -ENOMEM;
+                fprintf(f, "%s%s", i ? " " : "", q);
+        }
+        fputc('\n', f);
+        return ftell(f) - start > (long) PM_UNIT_LINE_MAX ? -E2BIG : 0;
+}
+
+static int put_env(FILE *f, const PmAppSpec *spec) {
+        for (size_t i = 0; i < spec->n_env; i++) {
+                _cleanup_free_ char *kv = NULL;
+                if (asprintf(&kv, "%s=%s", spec->env[i]->key, spec->env[i]->value) < 0)
+                        return -ENOMEM;
+                int r = put_quoted_words(f, "Environment", &kv, 1, false);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static const char *restart_value(Podmutator__V1__RestartPolicy p) {
+        switch (p) {
+        case PODMUTATOR__V1__RESTART_POLICY__RESTART_POLICY_ON_FAILURE: return "on-failure";
+        case PODMUTATOR__V1__RESTART_POLICY__RESTART_POLICY_ALWAYS: return "always";
+        default: return "no";
+        }
+}
+
+static void put_unit_section(FILE *f, const PmAppSpec *spec) {
+        /* No OnFailure=, no dependencies on anything that could take the pod
+         * down; Conflicts= only so a pod power-off stops apps gracefully. */
+        fprintf(f,
+                "[Unit]\n"
+                "Description=PodMutator app %s/%s\n"
+                "DefaultDependencies=no\n"
+                "Conflicts=shutdown.target\n"
+                "Before=shutdown.target\n"
+                "StartLimitIntervalSec=0\n"
+                "CollectMode=inactive-or-failed\n",
+                pm_spec_namespace(spec), spec->name);
+}
+
+static int put_service_section(FILE *f, const PmAppSpec *spec, const char *id, const PmUnitPaths *paths) {
+        int sig = isempty(spec->stop_signal) ? 15 : pm_signal_from_name(spec->stop_signal);
+        fprintf(f, "\n[Service]\nType=exec\n");
+        int r = put_quoted_words(f, "ExecStart", spec->argv, spec->n_argv, true);
+        if (r < 0)
+                return r;
+        /* The reaper runs with full privileges outside the app's sandbox
+         * ('+'), so it records the exit even when the agent is down. */
+        fprintf(f, "ExecStopPost=+%s --state-dir %s --reap %s\n", paths->agent_binary, paths->state_dir, id);
+        r = put_env(f, spec);
+        if (r < 0)
+                return r;
+        if (!isempty(spec->working_dir))
+                put_verbatim(f, "WorkingDirectory", spec->working_dir);
+        if (!isempty(spec->rootfs))
+                put_verbatim(f, "RootDirectory", spec->rootfs);
+        if (!isempty(spec->user))
+                put_verbatim(f, "User", spec->user);
+        if (!isempty(spec->group))
+                put_verbatim(f, "Group", spec->group);
+        fprintf(f,
+                "InaccessiblePaths=-%s -%s\n"
+                "Restart=%s\n"
+                "RestartSec=100ms\n"
+                "KillSignal=SIG%s\n"
+                /* The agent escalates to SIGKILL itself, with the grace
+                 * period each Stop call asks for. */
+                "TimeoutStopSec=infinity\n"
+                "StandardInput=null\n"
+                "StandardOutput=journal\n"
+                "StandardError=journal\n",
+                paths->control_dir, paths->state_dir, restart_value(spec->restart), pm_signal_name(sig));
+        return 0;
+}
+
+int pm_unit_render(const PmAppSpec *spec, const char *id, const PmUnitPaths *paths, char **ret_text) {
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+        if (!f)
+                return -ENOMEM;
+        put_unit_section(f, spec);
+        int r = put_service_section(f, spec, id, paths);
+        if (fclose(f) != 0 && r >= 0)
+                r = -ENOMEM;
+        if (r < 0) {
+                free(text);
+                return r;
+        }
+        *ret_text = text;
+        return 0;
+}
+
+void pm_unit_name(const char *id, char *buf, size_t size) {
+        snprintf(buf, size, PM_UNIT_PREFIX "%s" PM_UNIT_SUFFIX, id);
+}
+
+static bool take_id(const char *s, size_t len, char ret_id[PM_APP_ID_LEN + 1]) {
+        if (len != PM_APP_ID_LEN)
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        memcpy(ret_id, s, len);
+        ret_id[len] = '\0';
+        return true;
+}
+
+static bool id_between(const char *s, const char *prefix, const char *suffix, char ret_id[PM_APP_ID_LEN + 1]) {
+        size_t n = strlen(s), p = strlen(prefix), q = strlen(suffix);
+        if (n != p + PM_APP_ID_LEN + q || !startswith(s, prefix) || !streq(s + n - q, suffix))
+                return false;
+        return take_id(s + p, PM_APP_ID_LEN, ret_id);
+}
+
+bool pm_unit_id_from_name(const char *name, char ret_id[PM_APP_ID_LEN + 1]) {
+        return id_between(name, PM_UNIT_PREFIX, PM_UNIT_SUFFIX, ret_id);
+}
+
+bool pm_unit_id_from_path(const char *path, char ret_id[PM_APP_ID_LEN + 1]) {
+        return id_between(path, UNIT_PATH_PREFIX, UNIT_PATH_SUFFIX, ret_id);
+}

@@ -1,0 +1,523 @@
+/* pmctl: the command line of the PodMutator control API. One function per
+ * verb, dispatched from a table; only main() prints usage errors and exits. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output.h"
+#include "pbjson.h"
+#include "pmclient.h"
+#include "spec.h"
+#include "util.h"
+
+/* Exit codes, documented in --help and the README. */
+enum {
+        EXIT_OK = 0,
+        EXIT_ERROR = 1,
+        EXIT_USAGE = 2,
+        EXIT_UNAVAILABLE = 3,
+        EXIT_NOT_FOUND = 4,
+        EXIT_INVALID = 5,
+        EXIT_EXISTS = 6,
+        EXIT_PRECONDITION = 7,
+        EXIT_DEADLINE = 8,
+        EXIT_DENIED = 9,
+        EXIT_EXHAUSTED = 10,
+};
+
+#define SPEC_FILE_MAX (4u * 1024u * 1024u)
+
+/* The CLI's parsed global options: the only mutable globals. */
+static const char *arg_pod;
+static const char *arg_socket;
+static bool arg_json;
+static int arg_timeout_ms = 30000;
+
+typedef Podmutator__V1__Request PmRequest;
+typedef Podmutator__V1__AppSpec PmAppSpec;
+
+_printf_(1, 2) static int usage_error(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("pmctl: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputs("\nTry 'pmctl --help'.\n", stderr);
+        va_end(ap);
+        return EXIT_USAGE;
+}
+
+static int exit_code_of(PmCode code) {
+        switch (code) {
+        case PODMUTATOR__V1__CODE__CODE_OK: return EXIT_OK;
+        case PODMUTATOR__V1__CODE__CODE_NOT_FOUND: return EXIT_NOT_FOUND;
+        case PODMUTATOR__V1__CODE__CODE_INVALID_ARGUMENT: return EXIT_INVALID;
+        case PODMUTATOR__V1__CODE__CODE_ALREADY_EXISTS: return EXIT_EXISTS;
+        case PODMUTATOR__V1__CODE__CODE_FAILED_PRECONDITION: return EXIT_PRECONDITION;
+        case PODMUTATOR__V1__CODE__CODE_DEADLINE_EXCEEDED: return EXIT_DEADLINE;
+        case PODMUTATOR__V1__CODE__CODE_PERMISSION_DENIED: return EXIT_DENIED;
+        case PODMUTATOR__V1__CODE__CODE_RESOURCE_EXHAUSTED: return EXIT_EXHAUSTED;
+        case PODMUTATOR__V1__CODE__CODE_UNAVAILABLE: return EXIT_UNAVAILABLE;
+        default: return EXIT_ERROR;
+        }
+}
+
+static int connect_pod(PmClient **ret) {
+        _cleanup_free_ char *path = NULL;
+        if (arg_socket)
+                path = strdup(arg_socket);
+        else {
+                const char *pod = arg_pod ? arg_pod : getenv("PM_POD");
+                if (isempty(pod)) {
+                        fprintf(stderr, "pmctl: no pod given: use --pod NAME, --socket PATH or $PM_POD\n");
+                        return -EXIT_USAGE;
+                }
+                if (pm_pod_socket_path(pod, &path) < 0) {
+                        fprintf(stderr, "pmctl: \"%s\" is not a pod name (a lowercase DNS label)\n", pod);
+                        return -EXIT_USAGE;
+                }
+        }
+        if (!path)
+                return -EXIT_ERROR;
+        _cleanup_free_ char *error = NULL;
+        int r = pm_client_connect(path, arg_timeout_ms, ret, &error);
+        if (r < 0) {
+                fprintf(stderr, "pmctl: %s\n", error ? error : strerror(-r));
+                if (r == -ENOENT || r == -ECONNREFUSED)
+                        fprintf(stderr, "pmctl: is the pod running? (pm-stage1 list)\n");
+                return -EXIT_UNAVAILABLE;
+        }
+        return 0;
+}
+
+/* Connects, makes one call, and turns a failure into a message and an exit
+ * code. Returns 0 with *ret set, or a positive exit code. */
+static int call(PmRequest *req, PmResponse **ret) {
+        _cleanup_(pm_client_freep) PmClient *c = NULL;
+        int r = connect_pod(&c);
+        if (r < 0)
+                return -r;
+        PmResponse *resp = NULL;
+        r = pm_client_call(c, req, &resp);
+        if (r < 0) {
+                fprintf(stderr, "pmctl: the call failed: %s\n", strerror(-r));
+                return r == -ETIMEDOUT ? EXIT_DEADLINE : EXIT_UNAVAILABLE;
+        }
+        if (resp->code != PODMUTATOR__V1__CODE__CODE_OK) {
+                fprintf(stderr, "pmctl: %s: %s\n", pm_code_name(resp->code), resp->message);
+                int code = exit_code_of(resp->code);
+                pm_response_free(resp);
+                return code;
+        }
+        *ret = resp;
+        return 0;
+}
+
+static int print_status(const PmAppStatus *st) {
+        if (arg_json)
+                return pm_print_json_message(&st->base) < 0 ? EXIT_ERROR : EXIT_OK;
+        pm_print_app_details(st);
+        return EXIT_OK;
+}
+
+/* Verb option parsing: getopt on the verb's own argv. */
+static void reset_getopt(void) { optind = 0; }
+
+static int parse_ref(int argc, char **argv, const char *ns, Podmutator__V1__AppRef *ref) {
+        if (optind != argc - 1)
+                return usage_error("%s: expects exactly one APP (an id, an id prefix or a name)", argv[0]);
+        ref->app = argv[optind];
+        ref->namespace_ = (char *) (ns ? ns : "");
+        return 0;
+}
+
+static int verb_simple(int argc, char **argv) {
+        static const struct option options[] = {
+                { "ns", required_argument, NULL, 'n' },
+                { "timeout", required_argument, NULL, 't' },
+                { "force", no_argument, NULL, 'f' },
+                {},
+        };
+        bool is_stop = streq(argv[0], "stop"), is_rm = streq(argv[0], "rm");
+        const char *ns = NULL;
+        bool force = false, has_timeout = false;
+        uint32_t timeout = 0;
+        int c;
+        reset_getopt();
+        while ((c = getopt_long(argc, argv, is_stop ? "+t:" : is_rm ? "+f" : "+", options, NULL)) >= 0) {
+                switch (c) {
+                case 'n': ns = optarg; break;
+                case 't':
+                        if (!is_stop || pm_parse_u32(optarg, &timeout) < 0)
+                                return usage_error("%s: invalid -t \"%s\" (seconds)", argv[0], optarg);
+                        has_timeout = true;
+                        break;
+                case 'f':
+                        if (!is_rm)
+                                return usage_error("%s: unknown option -f", argv[0]);
+                        force = true;
+                        break;
+                default: return EXIT_USAGE;
+                }
+        }
+        Podmutator__V1__AppRef ref = PODMUTATOR__V1__APP_REF__INIT;
+        int r = parse_ref(argc, argv, ns, &ref);
+        if (r != 0)
+                return r;
+
+        PmRequest req = PODMUTATOR__V1__REQUEST__INIT;
+        Podmutator__V1__StartRequest start = PODMUTATOR__V1__START_REQUEST__INIT;
+        Podmutator__V1__StopRequest stop = PODMUTATOR__V1__STOP_REQUEST__INIT;
+        Podmutator__V1__RemoveRequest rm = PODMUTATOR__V1__REMOVE_REQUEST__INIT;
+        Podmutator__V1__StatusRequest status = PODMUTATOR__V1__STATUS_REQUEST__INIT;
+        if (streq(argv[0], "start")) {
+                start.ref = &ref, req.start = &start, req.call_case = PODMUTATOR__V1__REQUEST__CALL_START;
+        } else if (is_stop) {
+                stop.ref = &ref, req.stop = &stop, req.call_case = PODMUTATOR__V1__REQUEST__CALL_STOP;
+                if (has_timeout) {
+                        stop.grace_case = PODMUTATOR__V1__STOP_REQUEST__GRACE_TIMEOUT_SECONDS;
+                        stop.timeout_seconds = timeout;
+                }
+        } else if (is_rm) {
+                rm.ref = &ref, rm.force = force, req.remove = &rm;
+                req.call_case = PODMUTATOR__V1__REQUEST__CALL_REMOVE;
+        } else {
+                status.ref = &ref, req.status = &status, req.call_case = PODMUTATOR__V1__REQUEST__CALL_STATUS;
+        }
+
+        _cleanup_(pm_response_freep) PmResponse *resp = NULL;
+        r = call(&req, &resp);
+        if (r != 0)
+                return r;
+        switch (resp->result_case) {
+        case PODMUTATOR__V1__RESPONSE__RESULT_STATUS: return print_status(resp->status->status);
+        case PODMUTATOR__V1__RESPONSE__RESULT_START:
+                return arg_json ? print_status(resp->start->status) : (puts(resp->start->status->id), EXIT_OK);
+        case PODMUTATOR__V1__RESPONSE__RESULT_STOP:
+                return arg_json ? print_status(resp->stop->status) : (puts(resp->stop->status->id), EXIT_OK);
+        case PODMUTATOR__V1__RESPONSE__RESULT_REMOVE:
+                if (arg_json)
+                        return pm_print_json_message(&resp->remove->base) < 0 ? EXIT_ERROR : EXIT_OK;
+                puts(resp->remove->id);
+                return EXIT_OK;
+        default:
+                fprintf(stderr, "pmctl: the agent answered with an unexpected result\n");
+                return EXIT_ERROR;
+        }
+}
+
+static int inject(PmAppSpec *spec, bool start) {
+        PmRequest req = PODMUTATOR__V1__REQUEST__INIT;
+        Podmutator__V1__InjectRequest inj = PODMUTATOR__V1__INJECT_REQUEST__INIT;
+        inj.spec = spec;
+        inj.start = start;
+        req.inject = &inj;
+        req.call_case = PODMUTATOR__V1__REQUEST__CALL_INJECT;
+        _cleanup_(pm_response_freep) PmResponse *resp = NULL;
+        int r = call(&req, &resp);
+        if (r != 0)
+                return r;
+        if (arg_json)
+                return print_status(resp->inject->status);
+        puts(resp->inject->id);
+        return EXIT_OK;
+}
+
+static int verb_inject(int argc, char **argv) {
+        static const struct option options[] = {
+                { "file", required_argument, NULL, 'f' },
+                { "start", no_argument, NULL, 's' },
+                {},
+        };
+        const char *file = NULL;
+        bool start = false;
+        int c;
+        reset_getopt();
+        while ((c = getopt_long(argc, argv, "+f:", options, NULL)) >= 0) {
+                switch (c) {
+                case 'f': file = optarg; break;
+                case 's': start = true; break;
+                default: return EXIT_USAGE;
+                }
+        }
+        if (!file || optind != argc)
+                return usage_error("inject: expects -f SPEC.json and nothing else");
+
+        _cleanup_free_ char *text = NULL;
+        size_t size;
+        int r = streq(file, "-") ? pm_read_file("/dev/stdin", SPEC_FILE_MAX, &text, &size)
+                                 : pm_read_file(file, SPEC_FILE_MAX, &text, &size);
+        if (r < 0) {
+                fprintf(stderr, "pmctl: cannot read %s: %s\n", file, r == -EFBIG ? "larger than 4 MiB" : strerror(-r));
+                return EXIT_INVALID;
+        }
+        ProtobufCMessage *msg = NULL;
+        _cleanup_free_ char *error = NULL;
+        r = pm_json_parse_message(text, size, &podmutator__v1__app_spec__descriptor, &msg, &error);
+        if (r < 0) {
+                fprintf(stderr, "pmctl: %s: %s\n", file, error ? error : strerror(-r));
+                return EXIT_INVALID;
+        }
+        r = inject((PmAppSpec *) msg, start);
+        protobuf_c_message_free_unpacked(msg, NULL);
+        return r;
+}
+
+/* A KEY=VALUE argument into a new map entry of the given descriptor. */
+static int add_pair(const char *what, const char *arg, ProtobufCMessage ***entries, size_t *n,
+                    const ProtobufCMessageDescriptor *desc) {
+        const char *eq = strchr(arg, '=');
+        if (!eq || eq == arg)
+                return usage_error("%s: expected KEY=VALUE, got \"%s\"", what, arg);
+        Podmutator__V1__AppSpec__EnvEntry *e = calloc(1, desc->sizeof_message);
+        ProtobufCMessage **grown = realloc(*entries, (*n + 1) * sizeof(**entries));
+        if (!e || !grown) {
+                free(e);
+                if (grown)
+                        *entries = grown;
+                return EXIT_ERROR;
+        }
+        desc->message_init((ProtobufCMessage *) e);
+        e->key = strndup(arg, (size_t) (eq - arg));
+        e->value = strdup(eq + 1);
+        *entries = grown;
+        (*entries)[(*n)++] = &e->base;
+        return e->key && e->value ? 0 : EXIT_ERROR;
+}
+
+/* A name for `run` without --name: the command's base name, made a DNS
+ * label, plus a random suffix. */
+static char *default_name(const char *cmd) {
+        const char *base = strrchr(cmd, '/');
+        base = base ? base + 1 : cmd;
+        char name[64] = "";
+        size_t n = 0;
+        for (; *base && n < 40; base++) {
+                char ch = *base;
+                if (ch >= 'A' && ch <= 'Z')
+                        ch = (char) (ch - 'A' + 'a');
+                if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+                        name[n++] = ch;
+                else if (n > 0 && name[n - 1] != '-')
+                        name[n++] = '-';
+        }
+        if (n == 0)
+                n = (size_t) snprintf(name, sizeof(name), "app");
+        if (name[n - 1] != '-')
+                name[n++] = '-';
+        if (pm_random_hex(name + n, 3) < 0)
+                return NULL;
+        return strdup(name);
+}
+
+static int parse_restart(const char *s, Podmutator__V1__RestartPolicy *ret) {
+        int v;
+        if (pm_enum_from_name(&podmutator__v1__restart_policy__descriptor, s, &v) < 0)
+                return usage_error("run: --restart takes no, on-failure or always, not \"%s\"", s);
+        *ret = (Podmutator__V1__RestartPolicy) v;
+        return 0;
+}
+
+static int verb_run(int argc, char **argv) {
+        static const struct option options[] = {
+                { "name", required_argument, NULL, 'N' },
+                { "ns", required_argument, NULL, 'n' },
+                { "env", required_argument, NULL, 'e' },
+                { "label", required_argument, NULL, 'l' },
+                { "annotation", required_argument, NULL, 'a' },
+                { "restart", required_argument, NULL, 'r' },
+                { "workdir", required_argument, NULL, 'w' },
+                { "user", required_argument, NULL, 'u' },
+                { "rootfs", required_argument, NULL, 'R' },
+                {},
+        };
+        PmAppSpec spec = PODMUTATOR__V1__APP_SPEC__INIT;
+        _cleanup_free_ char *generated = NULL;
+        int c, r = 0;
+        reset_getopt();
+        while (r == 0 && (c = getopt_long(argc, argv, "+e:l:w:u:", options, NULL)) >= 0) {
+                switch (c) {
+                case 'N': spec.name = optarg; break;
+                case 'n': spec.namespace_ = optarg; break;
+                case 'e':
+                        r = add_pair("--env", optarg, (ProtobufCMessage ***) &spec.env, &spec.n_env,
+                                     &podmutator__v1__app_spec__env_entry__descriptor);
+                        break;
+                case 'l':
+                        r = add_pair("--label", optarg, (ProtobufCMessage ***) &spec.labels, &spec.n_labels,
+                                     &podmutator__v1__app_spec__labels_entry__descriptor);
+                        break;
+                case 'a':
+                        r = add_pair("--annotation", optarg, (ProtobufCMessage ***) &spec.annotations,
+                                     &spec.n_annotations, &podmutator__v1__app_spec__annotations_entry__descriptor);
+                        break;
+                case 'r': r = parse_restart(optarg, &spec.restart); break;
+                case 'w': spec.working_dir = optarg; break;
+                case 'u': spec.user = optarg; break;
+                case 'R': spec.rootfs = optarg; break;
+                default: r = EXIT_USAGE;
+                }
+        }
+        if (r == 0 && optind >= argc)
+                r = usage_error("run: expects -- CMD [ARG...]");
+        if (r == 0) {
+                spec.argv = argv + optind;
+                spec.n_argv = (size_t) (argc - optind);
+                if (isempty(spec.name) && !(spec.name = generated = default_name(spec.argv[0])))
+                        r = EXIT_ERROR;
+        }
+        if (r == 0)
+                r = inject(&spec, true);
+
+        /* The entries were built here; the strings of argv are borrowed. */
+        ProtobufCMessage **maps[] = { (ProtobufCMessage **) spec.env, (ProtobufCMessage **) spec.labels,
+                                      (ProtobufCMessage **) spec.annotations };
+        size_t counts[] = { spec.n_env, spec.n_labels, spec.n_annotations };
+        for (size_t i = 0; i < ELEMENTSOF(maps); i++) {
+                for (size_t j = 0; j < counts[i]; j++)
+                        protobuf_c_message_free_unpacked(maps[i][j], NULL);
+                free(maps[i]);
+        }
+        return r;
+}
+
+static int verb_ls(int argc, char **argv) {
+        static const struct option options[] = {
+                { "ns", required_argument, NULL, 'n' },
+                { "state", required_argument, NULL, 's' },
+                { "label", required_argument, NULL, 'l' },
+                {},
+        };
+        Podmutator__V1__ListRequest list = PODMUTATOR__V1__LIST_REQUEST__INIT;
+        Podmutator__V1__AppState states[8];
+        int c, r = 0;
+        reset_getopt();
+        while (r == 0 && (c = getopt_long(argc, argv, "+l:", options, NULL)) >= 0) {
+                switch (c) {
+                case 'n': list.namespace_ = optarg; break;
+                case 's':
+                        if (list.n_states >= ELEMENTSOF(states) ||
+                            pm_state_from_name(optarg, &states[list.n_states]) < 0)
+                                r = usage_error("ls: unknown --state \"%s\" (created, starting, running, stopping, exited, paused, unknown)",
+                                                optarg);
+                        else
+                                list.n_states++;
+                        break;
+                case 'l':
+                        r = add_pair("--label", optarg, (ProtobufCMessage ***) &list.labels, &list.n_labels,
+                                     &podmutator__v1__list_request__labels_entry__descriptor);
+                        break;
+                default: r = EXIT_USAGE;
+                }
+        }
+        if (r == 0 && optind != argc)
+                r = usage_error("ls: unexpected argument \"%s\"", argv[optind]);
+        list.states = states;
+
+        _cleanup_(pm_response_freep) PmResponse *resp = NULL;
+        if (r == 0) {
+                PmRequest req = PODMUTATOR__V1__REQUEST__INIT;
+                req.list = &list;
+                req.call_case = PODMUTATOR__V1__REQUEST__CALL_LIST;
+                r = call(&req, &resp);
+        }
+        if (r == 0) {
+                Podmutator__V1__ListResponse *l = resp->list;
+                if (arg_json)
+                        r = pm_print_json_array((ProtobufCMessage *const *) l->apps, l->n_apps) < 0 ? EXIT_ERROR : 0;
+                else
+                        pm_print_app_table(l->apps, l->n_apps);
+        }
+        for (size_t i = 0; i < list.n_labels; i++)
+                protobuf_c_message_free_unpacked(&list.labels[i]->base, NULL);
+        free(list.labels);
+        return r;
+}
+
+static int verb_info(int argc, char **argv) {
+        if (argc != 1)
+                return usage_error("info: takes no arguments");
+        Podmutator__V1__InfoRequest info = PODMUTATOR__V1__INFO_REQUEST__INIT;
+        PmRequest req = PODMUTATOR__V1__REQUEST__INIT;
+        req.info = &info;
+        req.call_case = PODMUTATOR__V1__REQUEST__CALL_INFO;
+        _cleanup_(pm_response_freep) PmResponse *resp = NULL;
+        int r = call(&req, &resp);
+        if (r != 0)
+                return r;
+        if (arg_json)
+                return pm_print_json_message(&resp->info->base) < 0 ? EXIT_ERROR : EXIT_OK;
+        pm_print_info(resp->info);
+        return EXIT_OK;
+}
+
+static void help(void) {
+        printf("Usage: pmctl [--pod NAME | --socket PATH] [--json] [--timeout S] VERB [ARGS...]\n\n"
+               "Control the apps of a running pod.\n\n"
+               "Verbs:\n"
+               "  inject -f SPEC.json [--start]   add an app from a spec file; prints its id\n"
+               "  run [OPTIONS] -- CMD [ARG...]   add and start an app; prints its id\n"
+               "        --name N --ns NS --env K=V --label K=V --annotation K=V\n"
+               "        --restart no|on-failure|always --workdir D --user U --rootfs DIR\n"
+               "  start APP                       start an app\n"
+               "  stop [-t SECONDS] APP           SIGTERM (or the app's stop signal), SIGKILL after\n"
+               "                                  SECONDS (default: the app's, 10); -t 0 kills at once\n"
+               "  rm [-f] APP                     remove an app; -f stops a running one first\n"
+               "  ls [--ns NS] [--state S] [-l K=V]...   list apps\n"
+               "  status APP                      show one app\n"
+               "  info                            show the pod and its agent\n\n"
+               "APP is an id, a unique id prefix, or a name (in --ns, default \"default\").\n"
+               "The pod is --pod NAME, else $PM_POD; --socket PATH names the control socket itself.\n"
+               "--json prints machine-readable output.\n\n"
+               "Exit codes:\n"
+               "  0 success             1 other error           2 usage error\n"
+               "  3 agent unavailable   4 not found             5 invalid argument\n"
+               "  6 already exists      7 failed precondition   8 deadline exceeded\n"
+               "  9 permission denied  10 resource exhausted\n");
+}
+
+static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+} verbs[] = {
+        { "inject", verb_inject }, { "run", verb_run },       { "start", verb_simple },
+        { "stop", verb_simple },   { "rm", verb_simple },     { "status", verb_simple },
+        { "ls", verb_ls },         { "info", verb_info },
+};
+
+int main(int argc, char **argv) {
+        static const struct option options[] = {
+                { "pod", required_argument, NULL, 'p' },
+                { "socket", required_argument, NULL, 's' },
+                { "json", no_argument, NULL, 'j' },
+                { "timeout", required_argument, NULL, 'T' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        uint32_t seconds;
+        int c;
+        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'p': arg_pod = optarg; break;
+                case 's': arg_socket = optarg; break;
+                case 'j': arg_json = true; break;
+                case 'T':
+                        if (pm_parse_u32(optarg, &seconds) < 0 || seconds == 0 || seconds > 86400)
+                                return usage_error("--timeout takes 1 to 86400 seconds");
+                        arg_timeout_ms = (int) seconds * 1000;
+                        break;
+                case 'h': help(); return EXIT_OK;
+                case 'V': puts("pmctl " PM_VERSION); return EXIT_OK;
+                default: return EXIT_USAGE;
+                }
+        }
+        if (optind >= argc)
+                return usage_error("no verb given");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(argv[optind], verbs[i].name))
+                        return verbs[i].run(argc - optind, argv + optind);
+        return usage_error("unknown verb \"%s\"", argv[optind]);
+}

@@ -1,0 +1,228 @@
+#include "spec.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+typedef Podmutator__V1__AppSpec__EnvEntry EnvEntry;
+typedef Podmutator__V1__AppSpec__LabelsEntry LabelsEntry;
+
+_printf_(2, 3) static int fail(char **ret_error, const char *fmt, ...) {
+        if (ret_error) {
+                va_list ap;
+                va_start(ap, fmt);
+                if (vasprintf(ret_error, fmt, ap) < 0)
+                        *ret_error = NULL;
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+const char *pm_spec_namespace(const PmAppSpec *spec) {
+        return isempty(spec->namespace_) ? PM_DEFAULT_NAMESPACE : spec->namespace_;
+}
+
+static bool has_control_chars(const char *s) {
+        for (; *s; s++)
+                if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                        return true;
+        return false;
+}
+
+bool pm_user_name_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > PM_USER_MAX)
+                return false;
+        uint32_t id;
+        if (pm_parse_u32(s, &id) >= 0)
+                return id < UINT32_MAX - 1; /* (uid_t) -1 and -2 are special */
+        if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+                return false;
+        for (size_t i = 1; i < n; i++) {
+                char c = s[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                      (c == '$' && i == n - 1)))
+                        return false;
+        }
+        return true;
+}
+
+bool pm_label_key_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > PM_LABEL_KEY_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-' || c == '/'))
+                        return false;
+        }
+        return true;
+}
+
+static bool env_key_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > PM_ENV_KEY_MAX || (s[0] >= '0' && s[0] <= '9'))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_'))
+                        return false;
+        }
+        return true;
+}
+
+/* An absolute, normalised-enough path that a unit file can carry verbatim:
+ * no control characters, no backslash, no "." or ".." component, no
+ * trailing whitespace. */
+static int check_path(const char *field, const char *p, char **ret_error) {
+        size_t n = strlen(p);
+        if (p[0] != '/')
+                return fail(ret_error, "%s: must be an absolute path", field);
+        if (n > PM_PATH_MAX)
+                return fail(ret_error, "%s: longer than %u bytes", field, PM_PATH_MAX);
+        if (!pm_utf8_valid(p, n) || has_control_chars(p) || strchr(p, '\\'))
+                return fail(ret_error, "%s: control characters, backslashes and invalid UTF-8 are not allowed",
+                            field);
+        if (p[n - 1] == ' ' || p[n - 1] == '\t')
+                return fail(ret_error, "%s: trailing whitespace is not allowed", field);
+        for (const char *c = p; (c = strchr(c, '/')); c++) {
+                size_t len = strcspn(c + 1, "/");
+                if ((len == 1 && c[1] == '.') || (len == 2 && c[1] == '.' && c[2] == '.'))
+                        return fail(ret_error, "%s: \".\" and \"..\" components are not allowed", field);
+        }
+        return 0;
+}
+
+static int check_argv(const PmAppSpec *spec, char **ret_error) {
+        if (spec->n_argv == 0)
+                return fail(ret_error, "argv: must name a command");
+        if (spec->n_argv > PM_ARGV_MAX)
+                return fail(ret_error, "argv: more than %d arguments", PM_ARGV_MAX);
+        size_t total = 0;
+        for (size_t i = 0; i < spec->n_argv; i++) {
+                const char *a = spec->argv[i];
+                size_t n = strlen(a);
+                if (!pm_utf8_valid(a, n))
+                        return fail(ret_error, "argv[%zu]: not valid UTF-8", i);
+                total += n + 1;
+        }
+        if (total > PM_ARGV_BYTES_MAX)
+                return fail(ret_error, "argv: longer than %u bytes in all", PM_ARGV_BYTES_MAX);
+        /* systemd reads prefix characters (@-:+!) off the first word, so the
+         * command must start like a path or a plain name. */
+        const char *cmd = spec->argv[0];
+        if (!(cmd[0] == '/' || (cmd[0] >= 'a' && cmd[0] <= 'z') || (cmd[0] >= 'A' && cmd[0] <= 'Z') ||
+              (cmd[0] >= '0' && cmd[0] <= '9') || cmd[0] == '_' || cmd[0] == '.'))
+                return fail(ret_error, "argv[0]: must be an absolute path or a command name, got \"%.64s\"", cmd);
+        if (has_control_chars(cmd) || strchr(cmd, '\\'))
+                return fail(ret_error, "argv[0]: control characters and backslashes are not allowed in the command");
+        if (cmd[0] != '/' && strchr(cmd, '/'))
+                return fail(ret_error, "argv[0]: a relative path is ambiguous; give an absolute path or a bare name");
+        return 0;
+}
+
+static int check_env(const PmAppSpec *spec, char **ret_error) {
+        if (spec->n_env > PM_ENV_MAX)
+                return fail(ret_error, "env: more than %d variables", PM_ENV_MAX);
+        size_t total = 0;
+        for (size_t i = 0; i < spec->n_env; i++) {
+                const EnvEntry *e = spec->env[i];
+                if (!env_key_valid(e->key))
+                        return fail(ret_error, "env: invalid variable name \"%.64s\" (letters, digits, '_', not starting with a digit)",
+                                    e->key);
+                size_t n = strlen(e->value);
+                if (!pm_utf8_valid(e->value, n))
+                        return fail(ret_error, "env.%s: not valid UTF-8", e->key);
+                total += strlen(e->key) + n + 2;
+        }
+        if (total > PM_ENV_BYTES_MAX)
+                return fail(ret_error, "env: longer than %u bytes in all", PM_ENV_BYTES_MAX);
+        return 0;
+}
+
+static int check_map(const char *field, LabelsEntry *const *entries, size_t n_entries, size_t value_max,
+                     size_t bytes_max, char **ret_error) {
+        if (n_entries > PM_LABELS_MAX)
+                return fail(ret_error, "%s: more than %d entries", field, PM_LABELS_MAX);
+        size_t total = 0;
+        for (size_t i = 0; i < n_entries; i++) {
+                const LabelsEntry *e = entries[i];
+                if (!pm_label_key_valid(e->key))
+                        return fail(ret_error, "%s: invalid key \"%.64s\" (1-%d of [A-Za-z0-9._/-])", field, e->key,
+                                    PM_LABEL_KEY_MAX);
+                size_t n = strlen(e->value);
+                if (n > value_max)
+                        return fail(ret_error, "%s.%s: value longer than %zu bytes", field, e->key, value_max);
+                if (!pm_utf8_valid(e->value, n))
+                        return fail(ret_error, "%s.%s: not valid UTF-8", field, e->key);
+                total += strlen(e->key) + n;
+        }
+        if (total > bytes_max)
+                return fail(ret_error, "%s: longer than %zu bytes in all", field, bytes_max);
+        return 0;
+}
+
+int pm_spec_validate(const PmAppSpec *spec, char **ret_error) {
+        int r;
+
+        if (!pm_dns_label_valid(spec->name))
+                return fail(ret_error, "name: \"%.64s\" is not a lowercase DNS label (a-z, 0-9, '-', at most 63)",
+                            spec->name);
+        if (!isempty(spec->namespace_) && !pm_dns_label_valid(spec->namespace_))
+                return fail(ret_error, "namespace: \"%.64s\" is not a lowercase DNS label (a-z, 0-9, '-', at most 63)",
+                            spec->namespace_);
+        r = check_argv(spec, ret_error);
+        if (r < 0)
+                return r;
+        r = check_env(spec, ret_error);
+        if (r < 0)
+                return r;
+        if (!isempty(spec->working_dir) && (r = check_path("working_dir", spec->working_dir, ret_error)) < 0)
+                return r;
+        if (!isempty(spec->rootfs) && (r = check_path("rootfs", spec->rootfs, ret_error)) < 0)
+                return r;
+        if (!isempty(spec->user) && !pm_user_name_valid(spec->user))
+                return fail(ret_error, "user: \"%.64s\" is not a user name or numeric uid", spec->user);
+        if (!isempty(spec->group) && !pm_user_name_valid(spec->group))
+                return fail(ret_error, "group: \"%.64s\" is not a group name or numeric gid", spec->group);
+        r = check_map("labels", (LabelsEntry *const *) spec->labels, spec->n_labels, PM_LABEL_VALUE_MAX,
+                      PM_LABELS_MAX * (PM_LABEL_KEY_MAX + PM_LABEL_VALUE_MAX), ret_error);
+        if (r < 0)
+                return r;
+        r = check_map("annotations", (LabelsEntry *const *) spec->annotations, spec->n_annotations,
+                      PM_ANNOTATIONS_BYTES_MAX, PM_ANNOTATIONS_BYTES_MAX, ret_error);
+        if (r < 0)
+                return r;
+        if (spec->restart > PODMUTATOR__V1__RESTART_POLICY__RESTART_POLICY_ALWAYS)
+                return fail(ret_error, "restart: unknown policy %d", (int) spec->restart);
+        if (!isempty(spec->stop_signal) && pm_signal_from_name(spec->stop_signal) < 0)
+                return fail(ret_error, "stop_signal: unknown signal \"%.32s\"", spec->stop_signal);
+        if (spec->stop_timeout_seconds > PM_STOP_TIMEOUT_MAX)
+                return fail(ret_error, "stop_timeout_seconds: at most %u", PM_STOP_TIMEOUT_MAX);
+        return 0;
+}
+
+const char *pm_signal_name(int sig) {
+        if (sig <= 0 || sig >= NSIG)
+                return NULL;
+        return sigabbrev_np(sig);
+}
+
+int pm_signal_from_name(const char *name) {
+        uint32_t n;
+        if (pm_parse_u32(name, &n) >= 0)
+                return n > 0 && n < (uint32_t) SIGRTMIN && pm_signal_name((int) n) ? (int) n : -EINVAL;
+        if (startswith(name, "SIG"))
+                name += 3;
+        for (int sig = 1; sig < SIGRTMIN; sig++) {
+                const char *s = pm_signal_name(sig);
+                if (s && streq(s, name))
+                        return sig;
+        }
+        return -EINVAL;
+}

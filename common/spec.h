@@ -1,0 +1,41 @@
+/* Validation of app specs against the written limits (docs/app-spec.md).
+ * Both ends use it: the CLI to fail early, the agent because it must. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "podmutator.pb-c.h"
+
+typedef Podmutator__V1__AppSpec PmAppSpec;
+
+#define PM_DEFAULT_NAMESPACE "default"
+#define PM_ARGV_MAX 1024                    /* entries */
+#define PM_ARGV_BYTES_MAX (128u * 1024u)    /* all of argv together */
+#define PM_ENV_MAX 1024                     /* entries */
+#define PM_ENV_KEY_MAX 255
+#define PM_ENV_BYTES_MAX (128u * 1024u)     /* all of env together */
+#define PM_LABELS_MAX 256                   /* entries, labels and annotations each */
+#define PM_LABEL_KEY_MAX 253
+#define PM_LABEL_VALUE_MAX 1024
+#define PM_ANNOTATIONS_BYTES_MAX (256u * 1024u)
+#define PM_PATH_MAX 4095
+#define PM_USER_MAX 32
+#define PM_STOP_TIMEOUT_MAX 86400u          /* seconds */
+#define PM_STOP_TIMEOUT_DEFAULT 10u
+
+/* Checks every field. On failure returns -EINVAL and a message naming the
+ * field and what is wrong with it. */
+int pm_spec_validate(const PmAppSpec *spec, char **ret_error);
+
+/* The spec's namespace, "default" when empty. */
+const char *pm_spec_namespace(const PmAppSpec *spec);
+
+/* A signal from "SIGTERM", "TERM" or "15"; -EINVAL if none. */
+int pm_signal_from_name(const char *name);
+/* "TERM" for 15; NULL if unknown. */
+const char *pm_signal_name(int sig);
+
+/* A user or group as systemd takes it: a name or a numeric id. */
+bool pm_user_name_valid(const char *s);
+/* A label or annotation key: [A-Za-z0-9._/-], 1..253 bytes. */
+bool pm_label_key_valid(const char *s);
