@@ -64,7 +64,7 @@ static void format_exit(const PmAppStatus *a, char *buf, size_t size) {
 }
 
 void pm_print_app_table(PmAppStatus *const *apps, size_t n) {
-        printf("%-12s  %-24s  %-12s  %-8s  %-10s  %-8s  %s\n", "ID", "NAME", "NAMESPACE", "STATE", "EXIT", "PID",
+        printf("%-12s  %-24s  %-12s  %-8s  %-14s  %-8s  %s\n", "ID", "NAME", "NAMESPACE", "STATE", "EXIT", "PID",
                "CREATED");
         for (size_t i = 0; i < n; i++) {
                 const PmAppStatus *a = apps[i];
@@ -72,7 +72,7 @@ void pm_print_app_table(PmAppStatus *const *apps, size_t n) {
                 format_exit(a, exit_buf, sizeof(exit_buf));
                 format_age(a->created_at, age, sizeof(age));
                 snprintf(pid, sizeof(pid), a->pid ? "%u" : "-", a->pid);
-                printf("%-12.12s  %-24s  %-12s  %-8s  %-10s  %-8s  %s\n", a->id, a->name, a->namespace_,
+                printf("%-12.12s  %-24s  %-12s  %-8s  %-14s  %-8s  %s\n", a->id, a->name, a->namespace_,
                        pm_state_name(a->state), exit_buf, pid, age);
         }
 }
