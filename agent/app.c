@@ -48,6 +48,7 @@ PmAppState pm_app_state(const App *a) {
         case UNIT_UNLOADED:
         case UNIT_INACTIVE:
         case UNIT_FAILED:
+        case UNIT_EXITED:
                 break;
         }
         if (a->exit.known || a->record->started_at > 0)
@@ -98,32 +99,11 @@ void pm_app_fill_status(const App *a, PmAppStatus *s) {
         }
 }
 
-/* The reaper's record: four lines "key=value". */
-int pm_app_exit_format(const char *service_result, const char *exit_code, const char *exit_status,
-                       int64_t finished_at, char **ret_text) {
-        int code;
-        int status = 0;
-        if (streq_ptr(exit_code, "exited"))
-                code = CLD_EXITED;
-        else if (streq_ptr(exit_code, "killed"))
-                code = CLD_KILLED;
-        else if (streq_ptr(exit_code, "dumped"))
-                code = CLD_DUMPED;
-        else
-                return -ENODATA; /* the main process never ran */
-
-        if (code == CLD_EXITED) {
-                uint32_t v;
-                if (pm_parse_u32(strempty(exit_status), &v) < 0 || v > 255)
-                        return -EINVAL;
-                status = (int) v;
-        } else {
-                status = pm_signal_from_name(strempty(exit_status));
-                if (status < 0)
-                        return status;
-        }
-        if (asprintf(ret_text, "result=%.31s\ncode=%d\nstatus=%d\nfinished=%lld\n", isempty(service_result) ? "unknown" : service_result, code,
-                     status, (long long) finished_at) < 0)
+int pm_app_exit_format(const AppExit *e, char **ret_text) {
+        if (!e->known)
+                return -ENODATA;
+        if (asprintf(ret_text, "result=%s\ncode=%d\nstatus=%d\nfinished=%lld\n",
+                     isempty(e->result) ? "unknown" : e->result, e->code, e->status, (long long) e->finished_at) < 0)
                 return -ENOMEM;
         return 0;
 }

@@ -19,6 +19,7 @@ typedef enum UnitActiveState {
         UNIT_ACTIVE,
         UNIT_DEACTIVATING,
         UNIT_FAILED,
+        UNIT_EXITED, /* "active (exited)": ran to its end, kept loaded */
 } UnitActiveState;
 
 /* How the main process of the last run ended. */
@@ -43,7 +44,7 @@ struct App {
         int64_t exec_started_at; /* of the current or last run, from systemd */
         AppExit exit;
         bool removed;    /* out of the store; in-flight calls may still hold it */
-        bool stopping;   /* a Stop of ours is in progress */
+        bool kill_when_deactivating; /* a Stop with no grace period is on its way */
         App *prev, *next; /* creation order */
 };
 
@@ -60,8 +61,6 @@ PmAppState pm_app_state(const App *a);
  * while a is unchanged. */
 void pm_app_fill_status(const App *a, PmAppStatus *ret);
 
-/* Reads an exit record written by the reaper ("podmutatord --reap"). */
+/* The exit record kept for each app: four "key=value" lines. */
 int pm_app_exit_parse(const char *text, AppExit *ret);
-/* Writes one, from the reaper's environment. */
-int pm_app_exit_format(const char *service_result, const char *exit_code, const char *exit_status,
-                       int64_t finished_at, char **ret_text);
+int pm_app_exit_format(const AppExit *e, char **ret_text);

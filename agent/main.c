@@ -1,5 +1,4 @@
-/* podmutatord: the agent inside a pod. Also the reaper that records an
- * app's exit (`podmutatord --reap ID`, run by systemd as ExecStopPost=). */
+/* podmutatord: the agent inside a pod. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "ops.h"
 #include "paths.h"
 #include "records.h"
 #include "server.h"
@@ -16,13 +16,13 @@
 
 static void usage(void) {
         printf("Usage: podmutatord [OPTIONS]\n"
-               "       podmutatord --reap APP-ID\n\n"
+               "\n"
                "The PodMutator agent: serves the control API of the pod it runs in.\n\n"
                "  --pod-name NAME    the pod's name, reported by Info\n"
                "  --socket PATH      control socket (default " PM_POD_CONTROL_SOCKET ")\n"
                "  --state-dir DIR    agent state (default " PM_POD_STATE_DIR ")\n"
                "  --unit-dir DIR     where app units are written (default /run/systemd/system)\n"
-               "  --reap ID          record how app ID's main process ended, then exit\n"
+
                "  --debug            log debug messages\n");
 }
 
@@ -42,6 +42,19 @@ static void on_manager_version(Manager *m) {
                 snprintf(m->systemd_version, sizeof(m->systemd_version), "%s", v);
 }
 
+static void on_recovered_stop(Manager *m, App *a, PmCode code, const char *error, void *userdata) {
+        if (code != PODMUTATOR__V1__CODE__CODE_OK)
+                pm_log_warning("app %s: finishing its stop failed: %s", a->id, error);
+}
+
+/* A stop that was under way when the agent went away gets its grace period
+ * and SIGKILL again; systemd itself never escalates (TimeoutStopSec=infinity). */
+static void resume_stops(Manager *m) {
+        for (App *a = m->store.first; a; a = a->next)
+                if (a->active == UNIT_DEACTIVATING)
+                        pm_op_stop(m, a, -1, on_recovered_stop, NULL);
+}
+
 /* Start-up ends here, once the store matches systemd: only then is the
  * socket opened and readiness reported. */
 static void on_synced(Manager *m, int r) {
@@ -50,6 +63,7 @@ static void on_synced(Manager *m, int r) {
                 uv_stop(m->loop);
                 return;
         }
+        resume_stops(m);
         r = pm_server_start(m, m->socket_path);
         if (r < 0) {
                 pm_log_error("cannot listen on %s: %s", m->socket_path, uv_strerror(r));
@@ -108,13 +122,12 @@ int main(int argc, char **argv) {
                 { "socket", required_argument, NULL, 's' },
                 { "state-dir", required_argument, NULL, 'd' },
                 { "unit-dir", required_argument, NULL, 'u' },
-                { "reap", required_argument, NULL, 'r' },
                 { "debug", no_argument, NULL, 'D' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         const char *pod_name = "pod", *socket_path = PM_POD_CONTROL_SOCKET, *state_dir = PM_POD_STATE_DIR;
-        const char *unit_dir = "/run/systemd/system", *reap_id = NULL;
+        const char *unit_dir = "/run/systemd/system";
         int c;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {
@@ -122,21 +135,12 @@ int main(int argc, char **argv) {
                 case 's': socket_path = optarg; break;
                 case 'd': state_dir = optarg; break;
                 case 'u': unit_dir = optarg; break;
-                case 'r': reap_id = optarg; break;
                 case 'D': pm_log_set_debug(true); break;
                 case 'h': usage(); return EXIT_SUCCESS;
                 default: return 2;
                 }
         }
         pm_log_set_prefix_levels(getenv("JOURNAL_STREAM") != NULL);
-
-        if (reap_id) {
-                int r = pm_records_reap(state_dir, reap_id);
-                if (r < 0)
-                        pm_log_error("cannot record the exit of app %s: %s", reap_id, strerror(-r));
-                /* Never fail the unit's stop over the record. */
-                return EXIT_SUCCESS;
-        }
 
         _cleanup_free_ char *control_dir = strdup(socket_path);
         char *slash = control_dir ? strrchr(control_dir, '/') : NULL;
@@ -155,12 +159,8 @@ int main(int argc, char **argv) {
                 .control_dir = control_dir,
                 .state_dir = (char *) state_dir,
                 .unit_dir = (char *) unit_dir,
-                .agent_binary = (char *) PM_POD_AGENT_BINARY,
                 .started_at = pm_now_realtime_ns(),
         };
-        _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
-        if (self)
-                m.agent_binary = self;
         pm_store_init(&m.store);
         pm_hashmap_init(&m.jobs);
         uv_signal_init(&loop, &m.sig_term);

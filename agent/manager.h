@@ -32,7 +32,6 @@ typedef struct Manager {
         char *control_dir; /* holds the socket; hidden from apps */
         char *state_dir;   /* apps/ and exit/ below it */
         char *unit_dir;    /* where app unit files go */
-        char *agent_binary;
         char systemd_version[64];
         int64_t started_at;
 
@@ -50,8 +49,11 @@ void pm_bus_close(Manager *m);
 
 /* systemd.c: unit operations, all asynchronous. */
 int pm_systemd_subscribe(Manager *m);
-/* method is "StartUnit" or "StopUnit"; done runs when the job is removed. */
+/* method is StartUnit, RestartUnit or StopUnit; done runs when the job is
+ * removed. Several calls may wait for the same job. */
 int pm_systemd_unit_job(Manager *m, const char *method, const char *unit, JobDone done, void *userdata);
 int pm_systemd_kill_unit(Manager *m, const char *unit, int sig);
+/* Lets a failed unit go, so that systemd collects it. */
+int pm_systemd_reset_failed(Manager *m, const char *unit);
 /* Loads the live state of every loaded app unit; runs done when all is in. */
 int pm_systemd_sync(Manager *m, void (*done)(Manager *m, int r));

@@ -95,7 +95,9 @@ void pm_op_start(Manager *m, App *a, OpDone done, void *userdata) {
         Op *op = op_new(m, a, done, userdata);
         if (!op)
                 return;
-        int r = pm_systemd_unit_job(m, "StartUnit", a->unit, on_started, op);
+        /* An app kept "active (exited)" runs again only through a restart. */
+        int r = pm_systemd_unit_job(m, a->active == UNIT_EXITED ? "RestartUnit" : "StartUnit", a->unit, on_started,
+                                    op);
         if (r < 0) {
                 char msg[128];
                 snprintf(msg, sizeof(msg), "cannot ask systemd to start the app: %s", strerror(-r));
@@ -104,13 +106,15 @@ void pm_op_start(Manager *m, App *a, OpDone done, void *userdata) {
 }
 
 static void finish_remove(Op *op) {
+        if (op->app->active != UNIT_UNLOADED)
+                pm_systemd_reset_failed(op->m, op->app->unit);
         pm_records_delete(op->m, op->app);
         op_finish(op, OK_CODE, NULL);
 }
 
 static void on_stopped(Manager *m, int r, const char *result, const char *error, void *userdata) {
         Op *op = userdata;
-        op->app->stopping = false;
+        op->app->kill_when_deactivating = false;
         if (op->timer_armed)
                 uv_timer_stop(&op->kill_timer);
         if (r < 0) {
@@ -136,15 +140,19 @@ static void stop_unit(Op *op, int64_t timeout_s) {
         if (timeout_s < 0)
                 timeout_s = a->record->spec->stop_timeout_seconds ? a->record->spec->stop_timeout_seconds
                                                                   : PM_STOP_TIMEOUT_DEFAULT;
-        if (timeout_s == 0)
+        /* SIGKILL only once systemd is stopping the unit: a kill before
+         * that races with the stop job, and on cgroup v1 systemd may then
+         * never notice the unit's processes are gone. */
+        if (timeout_s == 0 && a->active == UNIT_DEACTIVATING)
                 pm_systemd_kill_unit(op->m, a->unit, SIGKILL);
+        else if (timeout_s == 0)
+                a->kill_when_deactivating = true;
         else {
                 uv_timer_init(op->m->loop, &op->kill_timer);
                 op->kill_timer.data = op;
                 op->timer_armed = true;
                 uv_timer_start(&op->kill_timer, on_grace_expired, (uint64_t) timeout_s * 1000, 0);
         }
-        a->stopping = true;
         int r = pm_systemd_unit_job(op->m, "StopUnit", a->unit, on_stopped, op);
         if (r < 0)
                 on_stopped(op->m, r, NULL, strerror(-r), op);
@@ -155,7 +163,7 @@ void pm_op_stop(Manager *m, App *a, int64_t timeout_s, OpDone done, void *userda
         if (!op)
                 return;
         /* Stopping what is not running succeeds, as CRI wants. */
-        if (a->active == UNIT_UNLOADED) {
+        if (!pm_app_is_active(a)) {
                 op_finish(op, OK_CODE, NULL);
                 return;
         }
@@ -175,8 +183,8 @@ void pm_op_remove(Manager *m, App *a, bool force, OpDone done, void *userdata) {
                 return;
         op->remove_after = true;
         pm_store_remove(&m->store, a);
-        /* A loaded unit is stopped (a no-op when inactive) so that systemd
-         * collects it; an unloaded one only has files left. */
+        /* A loaded unit is stopped (a no-op when it is not running) and let
+         * go, so that systemd collects it; an unloaded one has only files. */
         if (a->active == UNIT_UNLOADED)
                 finish_remove(op);
         else

@@ -48,7 +48,6 @@ int pm_records_save(Manager *m, App *a) {
 
 int pm_records_install(Manager *m, App *a) {
         PmUnitPaths paths = {
-                .agent_binary = m->agent_binary,
                 .control_dir = m->control_dir,
                 .state_dir = m->state_dir,
         };
@@ -158,7 +157,8 @@ int pm_records_load_all(Manager *m) {
         }
         closedir(d);
 
-        qsort(apps, n, sizeof(*apps), by_creation);
+        if (n > 0)
+                qsort(apps, n, sizeof(*apps), by_creation);
         for (size_t i = 0; i < n; i++) {
                 int r = pm_store_add(&m->store, apps[i]);
                 if (r < 0)
@@ -169,20 +169,12 @@ int pm_records_load_all(Manager *m) {
         return 0;
 }
 
-int pm_records_reap(const char *state_dir, const char *id) {
-        char unit[64], check[PM_APP_ID_LEN + 1];
-        pm_unit_name(id, unit, sizeof(unit));
-        if (!pm_unit_id_from_name(unit, check))
-                return -EINVAL;
-
+int pm_records_save_exit(Manager *m, App *a) {
         _cleanup_free_ char *text = NULL;
-        int r = pm_app_exit_format(getenv("SERVICE_RESULT"), getenv("EXIT_CODE"), getenv("EXIT_STATUS"),
-                                   pm_now_realtime_ns(), &text);
-        if (r == -ENODATA)
-                return 0; /* the process never ran: nothing to record */
+        int r = pm_app_exit_format(&a->exit, &text);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *path = path_of(state_dir, "exit/", id, "");
+        _cleanup_free_ char *path = path_of(m->state_dir, "exit/", a->id, "");
         if (!path)
                 return -ENOMEM;
         return pm_write_file_atomic(path, text, strlen(text), 0600);

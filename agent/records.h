@@ -1,8 +1,10 @@
 /* What the agent keeps on disk for each app, so that a restarted agent
  * rebuilds its view: the unit file (in the unit dir), the record
- * (<state>/apps/<id>.json: spec, creation and start times) and the exit
- * record that the reaper writes (<state>/exit/<id>). All are written
- * atomically. The state dir lives on the pod's /run, like the units. */
+ * (<state>/apps/<id>.json: spec, creation and start times) and how its
+ * last run ended (<state>/exit/<id>), written when the agent sees it. An
+ * exit that happens while the agent is down is kept by systemd instead:
+ * the unit stays loaded until the agent stops it. All files are written
+ * atomically; the state dir lives on the pod's /run, like the units. */
 #pragma once
 
 #include "manager.h"
@@ -16,6 +18,5 @@ void pm_records_delete(Manager *m, App *a);
 /* Loads every record (and exit record) into the store, oldest first. */
 int pm_records_load_all(Manager *m);
 
-/* The reaper's side: records how app `id`'s main process ended, from the
- * environment systemd gives ExecStopPost=. */
-int pm_records_reap(const char *state_dir, const char *id);
+/* Writes a->exit. */
+int pm_records_save_exit(Manager *m, App *a);

@@ -16,11 +16,15 @@
 #define SD_UNIT "org.freedesktop.systemd1.Unit"
 #define SD_SERVICE "org.freedesktop.systemd1.Service"
 
-typedef struct JobWait {
-        char *path;
+/* Callers waiting for one job; systemd hands out the job already queued
+ * when a second Start or Stop of a unit comes in. */
+typedef struct JobWait JobWait;
+struct JobWait {
+        char *path; /* the key, owned by the first waiter */
         JobDone done;
         void *userdata;
-} JobWait;
+        JobWait *next;
+};
 
 typedef struct MethodCall {
         Manager *m;
@@ -28,7 +32,9 @@ typedef struct MethodCall {
         void *userdata;
 } MethodCall;
 
-static UnitActiveState active_state_from_string(const char *s) {
+static UnitActiveState active_state_from_string(const char *s, const char *sub) {
+        if (streq(s, "active") && streq_ptr(sub, "exited"))
+                return UNIT_EXITED;
         if (streq(s, "active") || streq(s, "reloading"))
                 return UNIT_ACTIVE;
         if (streq(s, "activating"))
@@ -50,7 +56,10 @@ typedef struct ServiceProps {
         bool has_main_pid, has_start, has_exit, has_code, has_status, has_restarts, has_result;
 } ServiceProps;
 
+/* Reads a{sv} of Unit or Service properties; *has_active only when both
+ * ActiveState and SubState came (they always come together). */
 static int read_props(sd_bus_message *msg, ServiceProps *p, UnitActiveState *active, bool *has_active) {
+        char state[32] = "", sub[32] = "";
         int r = sd_bus_message_enter_container(msg, 'a', "{sv}");
         if (r < 0)
                 return r;
@@ -60,10 +69,10 @@ static int read_props(sd_bus_message *msg, ServiceProps *p, UnitActiveState *act
                 if (r < 0)
                         return r;
                 const char *s;
-                if (streq(key, "ActiveState")) {
+                if (streq(key, "ActiveState") || streq(key, "SubState")) {
                         r = sd_bus_message_read(msg, "v", "s", &s);
                         if (r >= 0)
-                                *active = active_state_from_string(s), *has_active = true;
+                                snprintf(key[0] == 'A' ? state : sub, sizeof(state), "%s", s);
                 } else if (streq(key, "MainPID"))
                         r = sd_bus_message_read(msg, "v", "u", &p->main_pid), p->has_main_pid = true;
                 else if (streq(key, "ExecMainStartTimestamp"))
@@ -90,6 +99,10 @@ static int read_props(sd_bus_message *msg, ServiceProps *p, UnitActiveState *act
         }
         if (r < 0)
                 return r;
+        if (*state && *sub) {
+                *active = active_state_from_string(state, sub);
+                *has_active = true;
+        }
         return sd_bus_message_exit_container(msg);
 }
 
@@ -113,12 +126,21 @@ static void apply_service_props(Manager *m, App *a, const ServiceProps *p) {
         }
         /* An exit of the current run: its timestamp is reset when a run starts. */
         if (p->has_exit && p->exit_usec > 0 && p->has_code && p->code > 0) {
-                a->exit.known = true;
-                a->exit.code = p->code;
-                a->exit.status = p->has_status ? p->status : 0;
-                a->exit.finished_at = (int64_t) p->exit_usec * NSEC_PER_USEC;
-                if (p->has_result)
-                        snprintf(a->exit.result, sizeof(a->exit.result), "%s", p->result);
+                AppExit e = {
+                        .known = true,
+                        .code = p->code,
+                        .status = p->has_status ? p->status : 0,
+                        .finished_at = (int64_t) p->exit_usec * NSEC_PER_USEC,
+                };
+                snprintf(e.result, sizeof(e.result), "%s", p->has_result ? p->result : a->exit.result);
+                bool changed = memcmp(&e, &a->exit, sizeof(e)) != 0;
+                a->exit = e;
+                /* Kept on disk: the unit may be collected once stopped. */
+                if (changed) {
+                        int r = pm_records_save_exit(m, a);
+                        if (r < 0)
+                                pm_log_warning("app %s: cannot save its exit: %s", a->id, strerror(-r));
+                }
         }
 }
 
@@ -146,8 +168,15 @@ static int on_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_err
                 pm_log_warning("app %s: unreadable PropertiesChanged: %s", a->id, strerror(-r));
                 return 0;
         }
-        if (has_active)
+        if (has_active) {
                 a->active = active;
+                /* A Stop with no grace period kills once systemd is
+                 * stopping the unit, so systemd tracks the dying processes. */
+                if (active == UNIT_DEACTIVATING && a->kill_when_deactivating) {
+                        a->kill_when_deactivating = false;
+                        pm_systemd_kill_unit(m, a->unit, SIGKILL);
+                }
+        }
         if (streq(iface, SD_SERVICE))
                 apply_service_props(m, a, &p);
         return 0;
@@ -171,11 +200,14 @@ static int on_job_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret
         if (sd_bus_message_read(msg, "uoss", &id, &path, &unit, &result) < 0)
                 return 0;
         JobWait *w = pm_hashmap_remove(&m->jobs, path);
-        if (!w)
-                return 0;
-        w->done(m, 0, result, NULL, w->userdata);
-        free(w->path);
-        free(w);
+        char *key = w ? w->path : NULL;
+        while (w) {
+                JobWait *next = w->next;
+                w->done(m, 0, result, NULL, w->userdata);
+                free(w);
+                w = next;
+        }
+        free(key);
         return 0;
 }
 
@@ -206,6 +238,26 @@ int pm_systemd_subscribe(Manager *m) {
                                         "");
 }
 
+static int wait_for_job(Manager *m, const char *path, JobDone done, void *userdata) {
+        JobWait *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        *w = (JobWait){ .done = done, .userdata = userdata };
+        JobWait *first = pm_hashmap_get(&m->jobs, path);
+        if (first) {
+                w->next = first->next;
+                first->next = w;
+                return 0;
+        }
+        w->path = strdup(path);
+        if (!w->path || pm_hashmap_put(&m->jobs, w->path, w) < 0) {
+                free(w->path);
+                free(w);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
 static int on_job_queued(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         MethodCall *c = userdata;
         Manager *m = c->m;
@@ -218,16 +270,10 @@ static int on_job_queued(sd_bus_message *reply, void *userdata, sd_bus_error *re
                 goto out;
         }
         r = sd_bus_message_read(reply, "o", &path);
-        JobWait *w = r >= 0 ? calloc(1, sizeof(*w)) : NULL;
-        if (w && (w->path = strdup(path)) && pm_hashmap_put(&m->jobs, w->path, w) >= 0) {
-                w->done = c->done;
-                w->userdata = c->userdata;
-        } else {
-                if (w)
-                        free(w->path);
-                free(w);
-                c->done(m, r < 0 ? r : -ENOMEM, NULL, "cannot track the systemd job", c->userdata);
-        }
+        if (r >= 0)
+                r = wait_for_job(m, path, c->done, c->userdata);
+        if (r < 0)
+                c->done(m, r, NULL, "cannot track the systemd job", c->userdata);
 out:
         free(c);
         return 0;
@@ -257,6 +303,12 @@ static int on_killed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_er
 int pm_systemd_kill_unit(Manager *m, const char *unit, int sig) {
         return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "KillUnit", on_killed, NULL,
                                         "ssi", unit, "all", sig);
+}
+
+int pm_systemd_reset_failed(Manager *m, const char *unit) {
+        /* Errors mean there is nothing to reset. */
+        return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "ResetFailedUnit", NULL, NULL,
+                                        "s", unit);
 }
 
 /* Start-up sync: one ListUnitsByPatterns for the states, then the Service
@@ -319,14 +371,14 @@ static int read_unit_list(Sync *s, sd_bus_message *reply) {
         int r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
         if (r < 0)
                 return r;
-        const char *name, *load, *active, *path;
-        while ((r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, &load, &active, NULL, NULL, &path,
+        const char *name, *load, *active, *sub, *path;
+        while ((r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, &load, &active, &sub, NULL, &path,
                                         NULL, NULL, NULL)) > 0) {
                 char id[PM_APP_ID_LEN + 1];
                 App *a = pm_unit_id_from_name(name, id) ? pm_store_get(&s->m->store, id) : NULL;
                 if (!a)
                         continue;
-                a->active = active_state_from_string(active);
+                a->active = active_state_from_string(active, sub);
                 r = sync_one(s, a, path);
                 if (r < 0)
                         return r;

@@ -88,8 +88,7 @@ static void put_unit_section(FILE *f, const PmAppSpec *spec) {
                 "DefaultDependencies=no\n"
                 "Conflicts=shutdown.target\n"
                 "Before=shutdown.target\n"
-                "StartLimitIntervalSec=0\n"
-                "CollectMode=inactive-or-failed\n",
+                "StartLimitIntervalSec=0\n",
                 pm_spec_namespace(spec), spec->name);
 }
 
@@ -99,9 +98,12 @@ static int put_service_section(FILE *f, const PmAppSpec *spec, const char *id, c
         int r = put_quoted_words(f, "ExecStart", spec->argv, spec->n_argv, true);
         if (r < 0)
                 return r;
-        /* The reaper runs with full privileges outside the app's sandbox
-         * ('+'), so it records the exit even when the agent is down. */
-        fprintf(f, "ExecStopPost=+%s --state-dir %s --reap %s\n", paths->agent_binary, paths->state_dir, id);
+        /* An app that ran to its end stays loaded, "active (exited)" or
+         * "failed", with how it ended, until the agent stops or removes it:
+         * so its exit status outlives an agent that was down when it came.
+         * Restart=always means a clean exit restarts, so nothing to keep. */
+        if (spec->restart != PODMUTATOR__V1__RESTART_POLICY__RESTART_POLICY_ALWAYS)
+                fprintf(f, "RemainAfterExit=yes\n");
         r = put_env(f, spec);
         if (r < 0)
                 return r;

@@ -18,7 +18,6 @@
 #define PM_UNIT_LINE_MAX (1024u * 1024u - 1024u)
 
 typedef struct PmUnitPaths {
-        const char *agent_binary;  /* the reaper: ExecStopPost=+<agent> --reap <id> */
         const char *control_dir;   /* made inaccessible to the app */
         const char *state_dir;     /* made inaccessible to the app */
 } PmUnitPaths;

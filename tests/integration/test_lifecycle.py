@@ -168,12 +168,32 @@ def test_restart_always_restarts_after_success(pod):
     assert pod.status("loop")["restart_count"] == count  # stopped means stopped
 
 
-def test_exit_status_survives_unit_garbage_collection(pod):
-    pod.run("gc", "/bin/sh", "-c", "exit 12")
-    st = pod.wait_state("gc", "exited")
+def test_exit_status_survives_unit_garbage_collection_and_agent_restart(pod):
+    pod.run("gc", *SLEEPER)
+    pod.pmctl("stop", "gc")
+    st = pod.status("gc")
+    assert (st["exit_code"], st["signal"]) == (143, "TERM")
+    # Stopped units are collected by systemd; the agent keeps the exit.
     wait_for(lambda: not pod.unit_loaded(st["unit"]), timeout=5, what="unit collected")
+    _kill_agent(pod)
     again = pod.status("gc")
-    assert (again["exit_code"], again["reason"], again["finished_at"]) == (12, "Error", st["finished_at"])
+    assert again == st
+
+
+def test_exited_apps_keep_their_exit_across_agent_restarts(pod):
+    pod.run("zero", "/bin/sh", "-c", "exit 0")
+    pod.run("twelve", "/bin/sh", "-c", "exit 12")
+    pod.run("sig", "/bin/sh", "-c", "kill -TERM $$")
+    before = {n: pod.wait_state(n, "exited") for n in ("zero", "twelve", "sig")}
+    _kill_agent(pod)
+    after = {n: pod.status(n) for n in before}
+    assert after == before
+    assert [after[n]["exit_code"] for n in ("zero", "twelve", "sig")] == [0, 12, 143]
+    # And they start again.
+    pod.pmctl("start", "zero")
+    st = wait_for(lambda: (s := pod.status("zero"))["started_at"] > before["zero"]["started_at"] and s,
+                  what="zero to run again")
+    assert st["state"] in ("running", "exited")
 
 
 def _kill_agent(pod):
@@ -312,9 +332,10 @@ def test_failing_apps_and_removing_every_app_never_stop_the_pod(pod):
 def test_manifest_apps_start_with_the_pod(new_pod):
     p = new_pod()
     p.boot("--manifest", str(REPO / "examples" / "pod-manifest.json"))
-    apps = {a["name"]: a for a in p.json("ls")}
-    assert apps, "the manifest's apps are missing"
-    assert all(a["state"] in ("running", "exited") for a in apps.values())
+    assert p.status("web")["state"] == "running"
+    once = wait_for(lambda: (s := p.json("status", "--ns", "jobs", "once"))["state"] == "exited" and s,
+                    what="once to finish")
+    assert (once["exit_code"], once["reason"]) == (0, "Completed")
 
 
 def test_pod_stop_is_graceful_and_cleans_up(new_pod):
