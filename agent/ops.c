@@ -120,6 +120,9 @@ static void on_stopped(Manager *m, int r, const char *result, const char *error,
         if (r < 0) {
                 char msg[512];
                 snprintf(msg, sizeof(msg), "cannot stop app %s: %s", op->app->id, strempty(error));
+                /* A remove that could not stop the app leaves it as it was. */
+                if (op->remove_after && pm_store_add(&m->store, op->app) < 0)
+                        pm_log_warning("app %s: cannot put it back after a failed remove", op->app->id);
                 op_finish(op, PODMUTATOR__V1__CODE__CODE_INTERNAL, msg);
                 return;
         }

@@ -3,6 +3,7 @@
  * operation needs later is copied or resolved before that. */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -67,27 +68,31 @@ static void on_op_done(Manager *m, App *a, PmCode code, const char *error, void 
                 reply_status(call, a);
 }
 
+_printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return r;
+}
+
 /* The rootfs must be a directory that does not hold the agent's own. */
 static int check_rootfs(Manager *m, const char *rootfs, char **ret_resolved, char **ret_error) {
         char resolved[PATH_MAX];
-        if (!realpath(rootfs, resolved)) {
-                asprintf(ret_error, "rootfs: %s: %s", rootfs, strerror(errno));
-                return -EINVAL;
-        }
+        if (!realpath(rootfs, resolved))
+                return fail(ret_error, -EINVAL, "rootfs: %s: %s", rootfs, strerror(errno));
         struct stat st;
-        if (stat(resolved, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                asprintf(ret_error, "rootfs: %s is not a directory", rootfs);
-                return -EINVAL;
-        }
+        if (stat(resolved, &st) < 0 || !S_ISDIR(st.st_mode))
+                return fail(ret_error, -EINVAL, "rootfs: %s is not a directory", rootfs);
         const char *guarded[] = { m->control_dir, m->state_dir };
         for (size_t i = 0; i < ELEMENTSOF(guarded); i++) {
                 size_t n = strlen(resolved), g = strlen(guarded[i]);
                 bool inside = strncmp(resolved, guarded[i], g) == 0 && (resolved[g] == '/' || resolved[g] == '\0');
                 bool above = !streq(resolved, "/") && strncmp(guarded[i], resolved, n) == 0 && guarded[i][n] == '/';
-                if (inside || above) {
-                        asprintf(ret_error, "rootfs: %s would expose the agent's %s", rootfs, guarded[i]);
-                        return -EPERM;
-                }
+                if (inside || above)
+                        return fail(ret_error, -EPERM, "rootfs: %s would expose the agent's %s", rootfs,
+                                    guarded[i]);
         }
         *ret_resolved = streq(resolved, "/") ? strdup("") : strdup(resolved);
         return *ret_resolved ? 0 : -ENOMEM;
@@ -332,6 +337,7 @@ void pm_rpc_dispatch(Call *call, PmRequest *req) {
         case PODMUTATOR__V1__REQUEST__CALL_STATUS: handle_status(call, req->status); break;
         case PODMUTATOR__V1__REQUEST__CALL_INFO: handle_info(call); break;
         default:
-                pm_call_fail(call, CODE(UNIMPLEMENTED), "this agent does not implement call %d", (int) req->call_case);
+                pm_call_fail(call, CODE(UNIMPLEMENTED),
+                             "empty request, or a call this agent (version " PM_VERSION ") does not implement");
         }
 }

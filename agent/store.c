@@ -32,6 +32,7 @@ int pm_store_add(Store *s, App *a) {
                 pm_hashmap_remove(&s->by_id, a->id);
                 return r;
         }
+        a->removed = false;
         a->prev = s->last;
         a->next = NULL;
         if (s->last)

@@ -78,11 +78,11 @@ void pm_print_app_table(PmAppStatus *const *apps, size_t n) {
 }
 
 static void print_map(const char *title, Podmutator__V1__AppStatus__LabelsEntry *const *entries, size_t n) {
-        printf("%-12s", title);
+        printf("%-13s", title);
         if (n == 0)
                 printf("-\n");
         for (size_t i = 0; i < n; i++)
-                printf("%s%s=%s\n", i ? "            " : "", entries[i]->key, entries[i]->value);
+                printf("%s%s=%s\n", i ? "             " : "", entries[i]->key, entries[i]->value);
 }
 
 void pm_print_app_details(const PmAppStatus *a) {

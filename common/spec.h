@@ -1,5 +1,6 @@
 /* Validation of app specs against the written limits (docs/app-spec.md).
- * Both ends use it: the CLI to fail early, the agent because it must. */
+ * The agent checks every spec it is given with it; pm-stage1 and tests
+ * may use it too. */
 #pragma once
 
 #include <stdbool.h>

@@ -190,12 +190,13 @@ static int find_agent(Run *run, char **ret_error) {
         if (asprintf(&build_tree, "%s/../agent/" AGENT_BINARY_NAME, dir) < 0 ||
             asprintf(&beside, "%s/" AGENT_BINARY_NAME, dir) < 0)
                 return -ENOMEM;
-        if (agent_candidate(build_tree, &run->agent_path) >= 0 || agent_candidate(beside, &run->agent_path) >= 0)
+        if (agent_candidate(build_tree, &run->agent_path) >= 0 || agent_candidate(beside, &run->agent_path) >= 0 ||
+            agent_candidate(PM_AGENT_INSTALLED, &run->agent_path) >= 0)
                 return 0;
         return pm_errorf(ret_error, -ENOENT,
-                         "cannot find the agent binary " AGENT_BINARY_NAME " (looked for %s and %s); "
+                         "cannot find the agent binary " AGENT_BINARY_NAME " (looked for %s, %s and %s); "
                          "pass --agent PATH or set PM_AGENT",
-                         build_tree, beside);
+                         build_tree, beside, PM_AGENT_INSTALLED);
 }
 
 static int collect_agent_env(Run *run) {
