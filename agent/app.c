@@ -110,14 +110,23 @@ int pm_app_exit_format(const AppExit *e, char **ret_text) {
 
 int pm_app_exit_parse(const char *text, AppExit *ret) {
         AppExit e = { .known = true };
-        long long finished;
-        char result[32];
-        if (sscanf(text, "result=%31[a-z-]\ncode=%d\nstatus=%d\nfinished=%lld\n", result, &e.code, &e.status,
-                   &finished) != 4)
+        char result[32], code[4], status[4], finished[20];
+        int end = -1;
+        uint32_t c, s;
+        int64_t f;
+        /* Digits only, nothing after the last line: a damaged record is
+         * refused rather than read as something else. */
+        if (sscanf(text, "result=%31[a-z-]\ncode=%3[0-9]\nstatus=%3[0-9]\nfinished=%19[0-9]\n%n", result, code,
+                   status, finished, &end) != 4 ||
+            end < 0 || text[end] != '\0')
                 return -EBADMSG;
-        if (e.code < CLD_EXITED || e.code > CLD_DUMPED || e.status < 0 || e.status > 255 || finished < 0)
+        if (pm_parse_u32(code, &c) < 0 || pm_parse_u32(status, &s) < 0 || pm_parse_i64(finished, &f) < 0)
                 return -EBADMSG;
-        e.finished_at = finished;
+        if (c < CLD_EXITED || c > CLD_DUMPED || s > 255 || f < 0)
+                return -EBADMSG;
+        e.code = (int) c;
+        e.status = (int) s;
+        e.finished_at = f;
         snprintf(e.result, sizeof(e.result), "%s", result);
         *ret = e;
         return 0;

@@ -45,13 +45,25 @@ static int head_length(const PmFrameReader *r, size_t *ret) {
         return 1;
 }
 
+/* Every whole header in the buffer must announce a frame within the limit:
+ * so the buffer never holds more than one read plus one frame. */
+static int check_headers(const PmFrameReader *r) {
+        size_t off = 0;
+        while (r->len - off >= PM_FRAME_HEADER_SIZE) {
+                uint32_t n = read_be32(r->buf + off);
+                if (n > r->max_frame)
+                        return -EMSGSIZE;
+                off += PM_FRAME_HEADER_SIZE + n;
+                if (off > r->len)
+                        break;
+        }
+        return 0;
+}
+
 int pm_frame_reader_feed(PmFrameReader *r, const uint8_t *data, size_t size) {
         size_t need = r->len + size;
-        size_t body;
-        /* Refuse to buffer more than one header plus one maximal frame, plus
-         * whatever bytes belong to the following frames that arrived with it. */
-        if (need > 2 * (PM_FRAME_HEADER_SIZE + r->max_frame))
-                return -EMSGSIZE;
+        if (size == 0)
+                return 0;
         if (need > r->cap) {
                 size_t cap = r->cap ? r->cap : 4096;
                 while (cap < need)
@@ -64,8 +76,7 @@ int pm_frame_reader_feed(PmFrameReader *r, const uint8_t *data, size_t size) {
         }
         memcpy(r->buf + r->len, data, size);
         r->len = need;
-        int k = head_length(r, &body);
-        return k < 0 ? k : 0;
+        return check_headers(r);
 }
 
 int pm_frame_reader_next(PmFrameReader *r, PmEnvelope **ret) {
