@@ -44,7 +44,7 @@ struct App {
         int64_t exec_started_at; /* of the current or last run, from systemd */
         AppExit exit;
         bool removed;    /* out of the store; in-flight calls may still hold it */
-        bool kill_when_deactivating; /* a Stop with no grace period is on its way */
+        unsigned jobs_in_flight; /* Start/Stop calls of ours systemd has not finished */
         App *prev, *next; /* creation order */
 };
 

@@ -76,6 +76,7 @@ static void describe_start_failure(const App *a, const char *result, char *buf, 
 
 static void on_started(Manager *m, int r, const char *result, const char *error, void *userdata) {
         Op *op = userdata;
+        op->app->jobs_in_flight--;
         if (r < 0) {
                 char msg[512];
                 snprintf(msg, sizeof(msg), "app %s did not start: %s", op->app->id, strempty(error));
@@ -96,9 +97,11 @@ void pm_op_start(Manager *m, App *a, OpDone done, void *userdata) {
         if (!op)
                 return;
         /* An app kept "active (exited)" runs again only through a restart. */
+        a->jobs_in_flight++;
         int r = pm_systemd_unit_job(m, a->active == UNIT_EXITED ? "RestartUnit" : "StartUnit", a->unit, on_started,
                                     op);
         if (r < 0) {
+                a->jobs_in_flight--;
                 char msg[128];
                 snprintf(msg, sizeof(msg), "cannot ask systemd to start the app: %s", strerror(-r));
                 op_finish(op, PODMUTATOR__V1__CODE__CODE_UNAVAILABLE, msg);
@@ -114,7 +117,7 @@ static void finish_remove(Op *op) {
 
 static void on_stopped(Manager *m, int r, const char *result, const char *error, void *userdata) {
         Op *op = userdata;
-        op->app->kill_when_deactivating = false;
+        op->app->jobs_in_flight--;
         if (op->timer_armed)
                 uv_timer_stop(&op->kill_timer);
         if (r < 0) {
@@ -143,19 +146,17 @@ static void stop_unit(Op *op, int64_t timeout_s) {
         if (timeout_s < 0)
                 timeout_s = a->record->spec->stop_timeout_seconds ? a->record->spec->stop_timeout_seconds
                                                                   : PM_STOP_TIMEOUT_DEFAULT;
-        /* SIGKILL only once systemd is stopping the unit: a kill before
-         * that races with the stop job, and on cgroup v1 systemd may then
-         * never notice the unit's processes are gone. */
-        if (timeout_s == 0 && a->active == UNIT_DEACTIVATING)
+        /* No grace period: SIGKILL first, so the app sees no stop signal.
+         * (Pods get cgroup2, so systemd notices the processes are gone.) */
+        if (timeout_s == 0)
                 pm_systemd_kill_unit(op->m, a->unit, SIGKILL);
-        else if (timeout_s == 0)
-                a->kill_when_deactivating = true;
         else {
                 uv_timer_init(op->m->loop, &op->kill_timer);
                 op->kill_timer.data = op;
                 op->timer_armed = true;
                 uv_timer_start(&op->kill_timer, on_grace_expired, (uint64_t) timeout_s * 1000, 0);
         }
+        a->jobs_in_flight++;
         int r = pm_systemd_unit_job(op->m, "StopUnit", a->unit, on_stopped, op);
         if (r < 0)
                 on_stopped(op->m, r, NULL, strerror(-r), op);
@@ -174,10 +175,15 @@ void pm_op_stop(Manager *m, App *a, int64_t timeout_s, OpDone done, void *userda
 }
 
 void pm_op_remove(Manager *m, App *a, bool force, OpDone done, void *userdata) {
-        if (pm_app_is_active(a) && !force) {
+        /* A start or stop still on its way counts as running: the cached
+         * state does not show it yet. */
+        bool busy = pm_app_is_active(a) || a->jobs_in_flight > 0;
+        if (busy && !force) {
                 char msg[160];
                 snprintf(msg, sizeof(msg), "app %s is %s; stop it first, or remove it with force", a->id,
-                         a->active == UNIT_DEACTIVATING ? "stopping" : "running");
+                         a->active == UNIT_DEACTIVATING  ? "stopping"
+                         : a->active == UNIT_ACTIVE      ? "running"
+                                                         : "starting");
                 done(m, a, FAILED_PRECONDITION, msg, userdata);
                 return;
         }
@@ -188,7 +194,7 @@ void pm_op_remove(Manager *m, App *a, bool force, OpDone done, void *userdata) {
         pm_store_remove(&m->store, a);
         /* A loaded unit is stopped (a no-op when it is not running) and let
          * go, so that systemd collects it; an unloaded one has only files. */
-        if (a->active == UNIT_UNLOADED)
+        if (a->active == UNIT_UNLOADED && !busy)
                 finish_remove(op);
         else
                 stop_unit(op, 0);

@@ -168,15 +168,8 @@ static int on_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_err
                 pm_log_warning("app %s: unreadable PropertiesChanged: %s", a->id, strerror(-r));
                 return 0;
         }
-        if (has_active) {
+        if (has_active)
                 a->active = active;
-                /* A Stop with no grace period kills once systemd is
-                 * stopping the unit, so systemd tracks the dying processes. */
-                if (active == UNIT_DEACTIVATING && a->kill_when_deactivating) {
-                        a->kill_when_deactivating = false;
-                        pm_systemd_kill_unit(m, a->unit, SIGKILL);
-                }
-        }
         if (streq(iface, SD_SERVICE))
                 apply_service_props(m, a, &p);
         return 0;

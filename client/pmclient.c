@@ -107,7 +107,9 @@ int pm_client_call(PmClient *c, PmRequest *req, PmResponse **ret) {
         env.request = req;
 
         int r = send_envelope(c, &env);
-        if (r < 0)
+        /* The agent may have closed after telling us why (call 0): read it. */
+        bool closed = r == -EPIPE || r == -ECONNRESET;
+        if (r < 0 && !closed)
                 return r;
 
         for (;;) {
@@ -115,6 +117,8 @@ int pm_client_call(PmClient *c, PmRequest *req, PmResponse **ret) {
                 r = recv_envelope(c, &in);
                 if (r < 0)
                         return r;
+                if (closed && in->call_id != 0)
+                        continue;
                 /* A response for call 0 is the agent closing the connection
                  * over a protocol error; pass it up as this call's answer. */
                 if (in->body_case != PODMUTATOR__V1__ENVELOPE__BODY_RESPONSE)
@@ -146,7 +150,9 @@ static int say_hello(PmClient *c, char **ret_error) {
                 if (ret_error)
                         asprintf(ret_error, "the agent refused the connection: %s: %s",
                                  pm_code_name(resp->code), resp->message);
-                return -EPROTO;
+                return resp->code == PODMUTATOR__V1__CODE__CODE_PERMISSION_DENIED    ? -EACCES
+                       : resp->code == PODMUTATOR__V1__CODE__CODE_RESOURCE_EXHAUSTED ? -EUSERS
+                                                                                     : -EPROTO;
         }
         c->agent_version = strdup(resp->hello->agent_version);
         c->pod_name = strdup(resp->hello->pod_name);

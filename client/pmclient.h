@@ -16,7 +16,9 @@ int pm_pod_socket_path(const char *pod, char **ret_path);
 
 /* Connects and says hello (protocol version check). timeout_ms bounds every
  * later wait on this connection too; 0 means 30 s. On failure returns a
- * negative errno and, if ret_error is given, a message for a person. */
+ * negative errno and, if ret_error is given, a message for a person. An
+ * agent that refuses the connection gives -EACCES (not allowed), -EUSERS
+ * (too many connections) or -EPROTO (protocol version). */
 int pm_client_connect(const char *socket_path, int timeout_ms, PmClient **ret, char **ret_error);
 void pm_client_free(PmClient *c);
 static inline void pm_client_freep(PmClient **c) {

@@ -87,7 +87,10 @@ static int connect_pod(PmClient **ret) {
                 fprintf(stderr, "pmctl: %s\n", error ? error : strerror(-r));
                 if (r == -ENOENT || r == -ECONNREFUSED)
                         fprintf(stderr, "pmctl: is the pod running? (pm-stage1 list)\n");
-                return -EXIT_UNAVAILABLE;
+                return r == -EACCES ? -EXIT_DENIED
+                       : r == -EUSERS ? -EXIT_EXHAUSTED
+                       : r == -EPROTO ? -EXIT_PRECONDITION
+                                      : -EXIT_UNAVAILABLE;
         }
         return 0;
 }

@@ -285,6 +285,31 @@ static int parse_text(Walk *w, const char *text, size_t size, json_object **ret)
  * json-c accepted) once more: reject such keys and integers, and count the
  * members of each object in document order. The walk meets the objects in the
  * same order and compares each count with what json-c kept. */
+/* The 4 hex digits of a \\uXXXX escape at text[i], or -1. */
+static long escape_code(const char *text, size_t size, size_t i) {
+        if (i + 6 > size || text[i] != '\\' || text[i + 1] != 'u')
+                return -1;
+        char hex[5] = { text[i + 2], text[i + 3], text[i + 4], text[i + 5], 0 };
+        char *end;
+        long v = strtol(hex, &end, 16);
+        return *end == '\0' ? v : -1;
+}
+
+/* json-c turns an unpaired surrogate escape into U+FFFD instead of failing:
+ * a high one must be followed by a low one, a low one must follow a high. */
+static bool lone_surrogate(const char *text, size_t size, size_t i) {
+        long c = escape_code(text, size, i);
+        if (c >= 0xdc00 && c <= 0xdfff) {
+                long prev = i >= 6 ? escape_code(text, size, i - 6) : -1;
+                return !(prev >= 0xd800 && prev <= 0xdbff);
+        }
+        if (c >= 0xd800 && c <= 0xdbff) {
+                long next = escape_code(text, size, i + 6);
+                return !(next >= 0xdc00 && next <= 0xdfff);
+        }
+        return false;
+}
+
 static int scan_text(Walk *w, const char *text, size_t size) {
         size_t stack[MAX_DEPTH], depth = 0; /* per open container: its object's index, SIZE_MAX for an array */
 
@@ -301,6 +326,8 @@ static int scan_text(Walk *w, const char *text, size_t size) {
                         for (i++; i < size && text[i] != '"'; i++)
                                 if (text[i] == '\\') {
                                         nul = nul || (i + 5 < size && memcmp(text + i + 1, "u0000", 5) == 0);
+                                        if (lone_surrogate(text, size, i))
+                                                return fail(w, NULL, "unpaired UTF-16 surrogate escape at offset %zu", i);
                                         i++;
                                 }
                         for (j = i + 1; j < size && strchr(" \t\r\n", text[j]) && text[j]; j++)

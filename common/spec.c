@@ -119,10 +119,19 @@ static int check_argv(const PmAppSpec *spec, char **ret_error) {
         if (!(cmd[0] == '/' || (cmd[0] >= 'a' && cmd[0] <= 'z') || (cmd[0] >= 'A' && cmd[0] <= 'Z') ||
               (cmd[0] >= '0' && cmd[0] <= '9') || cmd[0] == '_' || cmd[0] == '.'))
                 return fail(ret_error, "argv[0]: must be an absolute path or a command name, got \"%.64s\"", cmd);
-        if (has_control_chars(cmd) || strchr(cmd, '\\'))
-                return fail(ret_error, "argv[0]: control characters and backslashes are not allowed in the command");
+        /* What systemd refuses in an executable, refused here, before a
+         * unit is written: special characters, and paths that are no file. */
+        if (has_control_chars(cmd) || strpbrk(cmd, "\\\"'$"))
+                return fail(ret_error, "argv[0]: control characters, quotes, '$' and backslashes are not allowed in the command");
         if (cmd[0] != '/' && strchr(cmd, '/'))
                 return fail(ret_error, "argv[0]: a relative path is ambiguous; give an absolute path or a bare name");
+        size_t n = strlen(cmd);
+        const char *base = strrchr(cmd, '/') ? strrchr(cmd, '/') + 1 : cmd;
+        if (cmd[n - 1] == '/' || streq(base, ".") || streq(base, ".."))
+                return fail(ret_error, "argv[0]: \"%.64s\" names a directory, not a command", cmd);
+        if (n > PM_PATH_MAX || strlen(base) > 255)
+                return fail(ret_error, "argv[0]: the command is too long (a path of at most %d bytes, names of at most 255)",
+                            PM_PATH_MAX);
         return 0;
 }
 
