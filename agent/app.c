@@ -66,6 +66,13 @@ static const char *exit_reason(const AppExit *e) {
         return e->status == 0 ? "Completed" : "Error";
 }
 
+void pm_exit_summary(const AppExit *e, int32_t *ret_code, const char **ret_signal, const char **ret_reason) {
+        bool signaled = e->code == CLD_KILLED || e->code == CLD_DUMPED;
+        *ret_code = signaled ? 128 + e->status : e->status;
+        *ret_signal = signaled ? pm_signal_name(e->status) : NULL;
+        *ret_reason = exit_reason(e);
+}
+
 void pm_app_fill_status(const App *a, PmAppStatus *s) {
         const PmAppSpec *spec = a->record->spec;
         PmAppState state = pm_app_state(a);
@@ -90,12 +97,11 @@ void pm_app_fill_status(const App *a, PmAppStatus *s) {
                 s->pid = a->main_pid;
         /* Exit details describe the last finished run; a running app has none. */
         if (state == PODMUTATOR__V1__APP_STATE__APP_STATE_EXITED && a->exit.known) {
-                bool signaled = a->exit.code == CLD_KILLED || a->exit.code == CLD_DUMPED;
-                s->exit_code = signaled ? 128 + a->exit.status : a->exit.status;
-                s->reason = (char *) exit_reason(&a->exit);
+                const char *sig, *reason;
+                pm_exit_summary(&a->exit, &s->exit_code, &sig, &reason);
+                s->reason = (char *) reason;
+                s->signal = (char *) (sig ? sig : "");
                 s->finished_at = a->exit.finished_at;
-                if (signaled && pm_signal_name(a->exit.status))
-                        s->signal = (char *) pm_signal_name(a->exit.status);
         }
 }
 

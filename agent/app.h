@@ -61,6 +61,10 @@ PmAppState pm_app_state(const App *a);
  * while a is unchanged. */
 void pm_app_fill_status(const App *a, PmAppStatus *ret);
 
+/* How a run ended, as reported: exit code (128+N for signal N), the
+ * signal's name or NULL, and the reason (Completed, Error, Signaled, ...). */
+void pm_exit_summary(const AppExit *e, int32_t *ret_code, const char **ret_signal, const char **ret_reason);
+
 /* The exit record kept for each app: four "key=value" lines. */
 int pm_app_exit_parse(const char *text, AppExit *ret);
 int pm_app_exit_format(const AppExit *e, char **ret_text);

@@ -113,6 +113,7 @@ static void manager_done(Manager *m) {
         uv_run(m->loop, UV_RUN_DEFAULT);
         pm_store_done(&m->store);
         pm_hashmap_done(&m->jobs);
+        pm_hashmap_done(&m->execs);
         uv_loop_close(m->loop);
 }
 
@@ -163,6 +164,7 @@ int main(int argc, char **argv) {
         };
         pm_store_init(&m.store);
         pm_hashmap_init(&m.jobs);
+        pm_hashmap_init(&m.execs);
         uv_signal_init(&loop, &m.sig_term);
         uv_signal_init(&loop, &m.sig_int);
         m.sig_term.data = m.sig_int.data = &m;

@@ -11,6 +11,18 @@
 #include "store.h"
 
 typedef struct Server Server;
+typedef struct ExecSession ExecSession;
+
+/* What systemd's signals say about a unit; has_* tells which came. */
+typedef struct UnitProps {
+        UnitActiveState active;
+        uint32_t main_pid;
+        uint64_t start_usec, exit_usec;
+        int32_t code, status;
+        uint32_t n_restarts;
+        char result[32];
+        bool has_active, has_main_pid, has_start, has_exit, has_code, has_status, has_restarts, has_result;
+} UnitProps;
 
 typedef struct Manager {
         uv_loop_t *loop;
@@ -22,7 +34,8 @@ typedef struct Manager {
         uv_prepare_t bus_prepare;
         bool bus_poll_active;
 
-        PmHashmap jobs; /* job object path -> JobWait, for JobRemoved */
+        PmHashmap jobs;  /* job object path -> JobWait, for JobRemoved */
+        PmHashmap execs; /* unit object path -> ExecSession, for its signals */
 
         Store store;
         Server *server;
@@ -53,6 +66,12 @@ int pm_systemd_subscribe(Manager *m);
  * removed. Several calls may wait for the same job. */
 int pm_systemd_unit_job(Manager *m, const char *method, const char *unit, JobDone done, void *userdata);
 int pm_systemd_kill_unit(Manager *m, const char *unit, int sig);
+/* A StartTransientUnit call for `unit`, its property array opened: the
+ * caller appends (sv) properties, then hands it to pm_systemd_start_transient. */
+int pm_systemd_new_transient(Manager *m, const char *unit, sd_bus_message **ret);
+int pm_systemd_start_transient(Manager *m, sd_bus_message *msg, JobDone done, void *userdata);
+/* StopUnit without waiting for the job. */
+int pm_systemd_stop_unit_nowait(Manager *m, const char *unit);
 /* Lets a failed unit go, so that systemd collects it. */
 int pm_systemd_reset_failed(Manager *m, const char *unit);
 /* Loads the live state of every loaded app unit; runs done when all is in. */

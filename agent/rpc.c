@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "context.h"
+#include "exec.h"
 #include "log.h"
 #include "ops.h"
 #include "records.h"
@@ -68,36 +70,6 @@ static void on_op_done(Manager *m, App *a, PmCode code, const char *error, void 
                 reply_status(call, a);
 }
 
-_printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return r;
-}
-
-/* The rootfs must be a directory that does not hold the agent's own. */
-static int check_rootfs(Manager *m, const char *rootfs, char **ret_resolved, char **ret_error) {
-        char resolved[PATH_MAX];
-        if (!realpath(rootfs, resolved))
-                return fail(ret_error, -EINVAL, "rootfs: %s: %s", rootfs, strerror(errno));
-        struct stat st;
-        if (stat(resolved, &st) < 0 || !S_ISDIR(st.st_mode))
-                return fail(ret_error, -EINVAL, "rootfs: %s is not a directory", rootfs);
-        const char *guarded[] = { m->control_dir, m->state_dir };
-        for (size_t i = 0; i < ELEMENTSOF(guarded); i++) {
-                size_t n = strlen(resolved), g = strlen(guarded[i]);
-                bool inside = strncmp(resolved, guarded[i], g) == 0 && (resolved[g] == '/' || resolved[g] == '\0');
-                bool above = !streq(resolved, "/") && strncmp(guarded[i], resolved, n) == 0 && guarded[i][n] == '/';
-                if (inside || above)
-                        return fail(ret_error, -EPERM, "rootfs: %s would expose the agent's %s", rootfs,
-                                    guarded[i]);
-        }
-        *ret_resolved = streq(resolved, "/") ? strdup("") : strdup(resolved);
-        return *ret_resolved ? 0 : -ENOMEM;
-}
-
 /* A deep copy of the request's spec that the app owns. */
 static PmAppSpec *copy_spec(const PmAppSpec *spec) {
         size_t n = podmutator__v1__app_spec__get_packed_size(spec);
@@ -150,7 +122,7 @@ static void handle_inject(Call *call, const Podmutator__V1__InjectRequest *req) 
                 return;
         }
         if (!isempty(req->spec->rootfs)) {
-                int r = check_rootfs(m, req->spec->rootfs, &rootfs, &error);
+                int r = pm_context_check_rootfs(m, req->spec->rootfs, &rootfs, &error);
                 if (r < 0) {
                         pm_call_fail(call, r == -EPERM ? CODE(PERMISSION_DENIED) : CODE(INVALID_ARGUMENT), "%s",
                                      strempty(error));
@@ -234,6 +206,98 @@ static void handle_status(Call *call, const Podmutator__V1__StatusRequest *req) 
                 return;
         call->result_case = RESULT(STATUS);
         reply_status(call, a);
+}
+
+typedef Podmutator__V1__AppSpec__EnvEntry EnvEntry;
+
+/* The world of a running app, for a command run in it. */
+static bool app_world(Call *call, const Podmutator__V1__AppRef *ref, ExecWorld *w) {
+        App *a = resolve(call, ref);
+        if (!a)
+                return false;
+        if (pm_app_state(a) != PODMUTATOR__V1__APP_STATE__APP_STATE_RUNNING) {
+                pm_call_fail(call, CODE(FAILED_PRECONDITION), "app %s is not running; exec needs a running app",
+                             a->id);
+                return false;
+        }
+        const PmAppSpec *spec = a->record->spec;
+        *w = (ExecWorld){ .env = spec->env, .n_env = spec->n_env, .user = spec->user, .group = spec->group,
+                          .working_dir = spec->working_dir, .rootfs = spec->rootfs };
+        return true;
+}
+
+static bool command_valid(Call *call, char *const *argv, size_t n_argv, EnvEntry *const *env, size_t n_env) {
+        _cleanup_free_ char *error = NULL;
+        if (pm_argv_validate(argv, n_argv, &error) < 0 || pm_env_validate(env, n_env, &error) < 0) {
+                pm_call_fail(call, CODE(INVALID_ARGUMENT), "%s", strempty(error));
+                return false;
+        }
+        return true;
+}
+
+static void handle_exec(Call *call, const Podmutator__V1__ExecRequest *req) {
+        ExecWorld w = { 0 };
+        _cleanup_free_ char *rootfs = NULL, *error = NULL;
+        const char *prefix = "pm-exec";
+        if (req->timeout_seconds > PM_STOP_TIMEOUT_MAX) {
+                pm_call_fail(call, CODE(INVALID_ARGUMENT), "timeout_seconds: at most %u", PM_STOP_TIMEOUT_MAX);
+                return;
+        }
+        if (req->spec) {
+                /* Run once: the spec is the world, nothing is kept. */
+                if (pm_spec_validate(req->spec, &error) < 0) {
+                        pm_call_fail(call, CODE(INVALID_ARGUMENT), "%s", strempty(error));
+                        return;
+                }
+                if (!isempty(req->spec->rootfs)) {
+                        int r = pm_context_check_rootfs(call->m, req->spec->rootfs, &rootfs, &error);
+                        if (r < 0) {
+                                pm_call_fail(call, r == -EPERM ? CODE(PERMISSION_DENIED) : CODE(INVALID_ARGUMENT),
+                                             "%s", strempty(error));
+                                return;
+                        }
+                }
+                const PmAppSpec *spec = req->spec;
+                w = (ExecWorld){ .argv = spec->argv, .n_argv = spec->n_argv, .env = spec->env, .n_env = spec->n_env,
+                                 .user = spec->user, .group = spec->group, .working_dir = spec->working_dir,
+                                 .rootfs = rootfs };
+                prefix = "pm-run";
+        } else {
+                if (!app_world(call, req->ref, &w))
+                        return;
+                w.argv = req->argv;
+                w.n_argv = req->n_argv;
+        }
+        w.extra_env = (EnvEntry *const *) req->env;
+        w.n_extra_env = req->n_env;
+        if (!command_valid(call, w.argv, w.n_argv, w.extra_env, w.n_extra_env))
+                return;
+        ExecOptions o = { .tty = req->tty, .want_stdin = req->stdin, .timeout_s = req->timeout_seconds };
+        if (req->size) {
+                o.rows = req->size->rows;
+                o.cols = req->size->cols;
+        }
+        pm_exec_launch(call, &w, &o, prefix);
+}
+
+static void handle_exec_sync(Call *call, const Podmutator__V1__ExecSyncRequest *req) {
+        ExecWorld w;
+        if (req->timeout_seconds > PM_STOP_TIMEOUT_MAX) {
+                pm_call_fail(call, CODE(INVALID_ARGUMENT), "timeout_seconds: at most %u", PM_STOP_TIMEOUT_MAX);
+                return;
+        }
+        if (!app_world(call, req->ref, &w))
+                return;
+        w.argv = req->argv;
+        w.n_argv = req->n_argv;
+        w.extra_env = (EnvEntry *const *) req->env;
+        w.n_extra_env = req->n_env;
+        if (!command_valid(call, w.argv, w.n_argv, w.extra_env, w.n_extra_env))
+                return;
+        ExecOptions o = { .sync = true, .want_stdin = req->stdin.len > 0, .timeout_s = req->timeout_seconds,
+                          .stdin_data = req->stdin.data, .stdin_size = req->stdin.len,
+                          .output_limit = req->output_limit };
+        pm_exec_launch(call, &w, &o, "pm-exec");
 }
 
 static bool labels_match(const App *a, const Podmutator__V1__ListRequest *req) {
@@ -336,6 +400,8 @@ void pm_rpc_dispatch(Call *call, PmRequest *req) {
         case PODMUTATOR__V1__REQUEST__CALL_LIST: handle_list(call, req->list); break;
         case PODMUTATOR__V1__REQUEST__CALL_STATUS: handle_status(call, req->status); break;
         case PODMUTATOR__V1__REQUEST__CALL_INFO: handle_info(call); break;
+        case PODMUTATOR__V1__REQUEST__CALL_EXEC: handle_exec(call, req->exec); break;
+        case PODMUTATOR__V1__REQUEST__CALL_EXEC_SYNC: handle_exec_sync(call, req->exec_sync); break;
         default:
                 pm_call_fail(call, CODE(UNIMPLEMENTED),
                              "empty request, or a call this agent (version " PM_VERSION ") does not implement");

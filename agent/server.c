@@ -18,8 +18,19 @@ struct Server {
         unsigned n_conns;
 };
 
+typedef struct Stream Stream;
+struct Stream {
+        Call *call;
+        const StreamOps *ops;
+        void *userdata;
+        Stream *next;
+};
+
 struct Conn {
         Server *server; /* NULL once the server is gone */
+        Stream *streams;
+        unsigned input_pauses;
+        bool drain_wanted;
         uv_pipe_t pipe;
         unsigned n_ref;  /* the open pipe, and each call in flight */
         unsigned calls_in_flight;
@@ -38,6 +49,9 @@ typedef struct WriteReq {
         uint8_t *data;
 } WriteReq;
 
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
+
 static Conn *conn_ref(Conn *c) {
         c->n_ref++;
         return c;
@@ -52,10 +66,30 @@ static void conn_unref(Conn *c) {
 
 static void on_conn_closed(uv_handle_t *h) { conn_unref(h->data); }
 
+static Stream *stream_of(Conn *c, uint64_t call_id) {
+        for (Stream *s = c->streams; s; s = s->next)
+                if (s->call->id == call_id)
+                        return s;
+        return NULL;
+}
+
+static void stream_detach(Conn *c, Call *call) {
+        for (Stream **p = &c->streams; *p; p = &(*p)->next)
+                if ((*p)->call == call) {
+                        Stream *s = *p;
+                        *p = s->next;
+                        free(s);
+                        return;
+                }
+}
+
 static void conn_close(Conn *c) {
         if (c->closing)
                 return;
         c->closing = true;
+        /* Streams learn it first; each still ends its call later. */
+        for (Stream *s = c->streams; s; s = s->next)
+                s->ops->on_close(s->userdata);
         Server *s = c->server;
         if (s) {
                 if (c->prev)
@@ -71,10 +105,18 @@ static void conn_close(Conn *c) {
 
 static void on_written(uv_write_t *req, int status) {
         WriteReq *w = (WriteReq *) req;
-        w->conn->write_backlog -= w->size;
+        Conn *c = w->conn;
+        c->write_backlog -= w->size;
         if (status < 0)
-                conn_close(w->conn);
-        conn_unref(w->conn);
+                conn_close(c);
+        else if (c->drain_wanted && c->write_backlog < PM_BACKLOG_LOW) {
+                c->drain_wanted = false;
+                for (Stream *s = c->streams, *next; s; s = next) {
+                        next = s->next;
+                        s->ops->on_drain(s->userdata);
+                }
+        }
+        conn_unref(c);
         free(w->data);
         free(w);
 }
@@ -132,6 +174,7 @@ static void conn_abort(Conn *c, PmCode code, const char *message) {
 
 void pm_call_reply(Call *call, PmResponse *resp) {
         Conn *c = call->conn;
+        stream_detach(c, call);
         PmEnvelope env = PODMUTATOR__V1__ENVELOPE__INIT;
         env.call_id = call->id;
         env.body_case = PODMUTATOR__V1__ENVELOPE__BODY_RESPONSE;
@@ -182,11 +225,72 @@ static void handle_hello(Conn *c, uint64_t call_id, const Podmutator__V1__HelloR
         conn_send(c, &env);
 }
 
-static void handle_envelope(Conn *c, PmEnvelope *env) {
-        if (env->body_case != PODMUTATOR__V1__ENVELOPE__BODY_REQUEST) {
-                /* Stream frames belong to streaming calls; none is open. */
+void pm_call_attach_stream(Call *call, const StreamOps *ops, void *userdata) {
+        Stream *s = malloc(sizeof(*s));
+        if (!s)
+                abort(); /* a few bytes; nothing sensible is left to do */
+        *s = (Stream){ .call = call, .ops = ops, .userdata = userdata, .next = call->conn->streams };
+        call->conn->streams = s;
+}
+
+int pm_call_send_data(Call *call, uint32_t fd, const void *data, size_t size) {
+        Podmutator__V1__StreamData d = PODMUTATOR__V1__STREAM_DATA__INIT;
+        d.fd = fd;
+        d.data.data = (uint8_t *) data;
+        d.data.len = size;
+        PmEnvelope env = PODMUTATOR__V1__ENVELOPE__INIT;
+        env.call_id = call->id;
+        env.body_case = PODMUTATOR__V1__ENVELOPE__BODY_DATA;
+        env.data = &d;
+        return conn_send(call->conn, &env);
+}
+
+bool pm_call_backlogged(Call *call) {
+        Conn *c = call->conn;
+        if (c->write_backlog <= PM_BACKLOG_HIGH)
+                return false;
+        c->drain_wanted = true;
+        return true;
+}
+
+void pm_call_pause_input(Call *call, bool pause) {
+        Conn *c = call->conn;
+        if (pause && c->input_pauses++ == 0 && !c->closing)
+                uv_read_stop((uv_stream_t *) &c->pipe);
+        else if (!pause && c->input_pauses > 0 && --c->input_pauses == 0 && !c->closing)
+                uv_read_start((uv_stream_t *) &c->pipe, on_alloc, on_read);
+}
+
+/* A frame of an open stream: stdin, its end, a resize, a cancel. */
+static void handle_stream_frame(Conn *c, PmEnvelope *env) {
+        Stream *s = stream_of(c, env->call_id);
+        if (!s) {
                 send_error(c, env->call_id, PODMUTATOR__V1__CODE__CODE_FAILED_PRECONDITION,
                            "no open stream for this call id");
+                return;
+        }
+        switch (env->body_case) {
+        case PODMUTATOR__V1__ENVELOPE__BODY_DATA:
+                s->ops->on_data(s->userdata, env->data->fd, env->data->data.data, env->data->data.len);
+                break;
+        case PODMUTATOR__V1__ENVELOPE__BODY_END: s->ops->on_end(s->userdata, env->end->fd); break;
+        case PODMUTATOR__V1__ENVELOPE__BODY_RESIZE:
+                s->ops->on_resize(s->userdata, env->resize->rows, env->resize->cols);
+                break;
+        case PODMUTATOR__V1__ENVELOPE__BODY_CANCEL: s->ops->on_cancel(s->userdata); break;
+        default:
+                send_error(c, env->call_id, PODMUTATOR__V1__CODE__CODE_INVALID_ARGUMENT,
+                           "a client sends requests and stream frames, not responses");
+        }
+}
+
+static void handle_envelope(Conn *c, PmEnvelope *env) {
+        if (env->body_case != PODMUTATOR__V1__ENVELOPE__BODY_REQUEST) {
+                if (!c->hello_done)
+                        conn_abort(c, PODMUTATOR__V1__CODE__CODE_FAILED_PRECONDITION,
+                                   "the first call on a connection must be Hello");
+                else
+                        handle_stream_frame(c, env);
                 return;
         }
         Podmutator__V1__Request *req = env->request;

@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "exec.h"
 #include "records.h"
 #include "util.h"
 
@@ -46,19 +47,7 @@ static UnitActiveState active_state_from_string(const char *s, const char *sub) 
         return UNIT_INACTIVE;
 }
 
-/* The Service properties of one run, as systemd reports them. */
-typedef struct ServiceProps {
-        uint32_t main_pid;
-        uint64_t start_usec, exit_usec;
-        int32_t code, status;
-        uint32_t n_restarts;
-        char result[32];
-        bool has_main_pid, has_start, has_exit, has_code, has_status, has_restarts, has_result;
-} ServiceProps;
-
-/* Reads a{sv} of Unit or Service properties; *has_active only when both
- * ActiveState and SubState came (they always come together). */
-static int read_props(sd_bus_message *msg, ServiceProps *p, UnitActiveState *active, bool *has_active) {
+static int read_props(sd_bus_message *msg, UnitProps *p) {
         char state[32] = "", sub[32] = "";
         int r = sd_bus_message_enter_container(msg, 'a', "{sv}");
         if (r < 0)
@@ -100,13 +89,13 @@ static int read_props(sd_bus_message *msg, ServiceProps *p, UnitActiveState *act
         if (r < 0)
                 return r;
         if (*state && *sub) {
-                *active = active_state_from_string(state, sub);
-                *has_active = true;
+                p->active = active_state_from_string(state, sub);
+                p->has_active = true;
         }
         return sd_bus_message_exit_container(msg);
 }
 
-static void apply_service_props(Manager *m, App *a, const ServiceProps *p) {
+static void apply_service_props(Manager *m, App *a, const UnitProps *p) {
         if (p->has_main_pid)
                 a->main_pid = p->main_pid;
         if (p->has_restarts)
@@ -153,23 +142,27 @@ static App *app_of_path(Manager *m, const char *path) {
 
 static int on_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
         Manager *m = userdata;
-        App *a = app_of_path(m, sd_bus_message_get_path(msg));
-        if (!a)
+        const char *path = sd_bus_message_get_path(msg);
+        App *a = app_of_path(m, path);
+        ExecSession *e = a ? NULL : pm_hashmap_get(&m->execs, path);
+        if (!a && !e)
                 return 0;
 
         const char *iface;
         if (sd_bus_message_read(msg, "s", &iface) < 0)
                 return 0;
-        ServiceProps p = { 0 };
-        UnitActiveState active = UNIT_UNLOADED;
-        bool has_active = false;
-        int r = read_props(msg, &p, &active, &has_active);
+        UnitProps p = { 0 };
+        int r = read_props(msg, &p);
         if (r < 0) {
-                pm_log_warning("app %s: unreadable PropertiesChanged: %s", a->id, strerror(-r));
+                pm_log_warning("%s: unreadable PropertiesChanged: %s", path, strerror(-r));
                 return 0;
         }
-        if (has_active)
-                a->active = active;
+        if (e) {
+                pm_exec_unit_changed(e, &p);
+                return 0;
+        }
+        if (p.has_active)
+                a->active = p.active;
         if (streq(iface, SD_SERVICE))
                 apply_service_props(m, a, &p);
         return 0;
@@ -183,6 +176,9 @@ static int on_unit_removed(sd_bus_message *msg, void *userdata, sd_bus_error *re
         App *a = app_of_path(m, path);
         if (a)
                 a->active = UNIT_UNLOADED;
+        ExecSession *e = a ? NULL : pm_hashmap_get(&m->execs, path);
+        if (e)
+                pm_exec_unit_removed(e);
         return 0;
 }
 
@@ -298,6 +294,42 @@ int pm_systemd_kill_unit(Manager *m, const char *unit, int sig) {
                                         "ssi", unit, "all", sig);
 }
 
+int pm_systemd_new_transient(Manager *m, const char *unit, sd_bus_message **ret) {
+        sd_bus_message *msg = NULL;
+        int r = sd_bus_message_new_method_call(m->bus, &msg, SD_DEST, SD_PATH, SD_MANAGER, "StartTransientUnit");
+        if (r >= 0)
+                r = sd_bus_message_append(msg, "ss", unit, "fail");
+        if (r >= 0)
+                r = sd_bus_message_open_container(msg, 'a', "(sv)");
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                return r;
+        }
+        *ret = msg;
+        return 0;
+}
+
+int pm_systemd_start_transient(Manager *m, sd_bus_message *msg, JobDone done, void *userdata) {
+        int r = sd_bus_message_close_container(msg);
+        if (r >= 0)
+                r = sd_bus_message_append(msg, "a(sa(sv))", 0);
+        if (r < 0)
+                return r;
+        MethodCall *c = malloc(sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        *c = (MethodCall){ .m = m, .done = done, .userdata = userdata };
+        r = sd_bus_call_async(m->bus, NULL, msg, on_job_queued, c, 0);
+        if (r < 0)
+                free(c);
+        return r;
+}
+
+int pm_systemd_stop_unit_nowait(Manager *m, const char *unit) {
+        return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit", NULL, NULL, "ss",
+                                        unit, "replace");
+}
+
 int pm_systemd_reset_failed(Manager *m, const char *unit) {
         /* Errors mean there is nothing to reset. */
         return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "ResetFailedUnit", NULL, NULL,
@@ -332,10 +364,8 @@ static int on_sync_props(sd_bus_message *reply, void *userdata, sd_bus_error *re
         if (e)
                 pm_log_warning("app %s: cannot read its unit's state: %s", item->app->id, e->message);
         else {
-                ServiceProps p = { 0 };
-                UnitActiveState active;
-                bool has_active = false;
-                if (read_props(reply, &p, &active, &has_active) >= 0)
+                UnitProps p = { 0 };
+                if (read_props(reply, &p) >= 0)
                         apply_service_props(s->m, item->app, &p);
         }
         pm_app_unref(item->app);

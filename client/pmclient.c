@@ -175,7 +175,7 @@ int pm_client_connect(const char *socket_path, int timeout_ms, PmClient **ret, c
                 return -ENOMEM;
         c->fd = -1;
         c->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
-        pm_frame_reader_init(&c->reader, PM_FRAME_MAX);
+        pm_frame_reader_init(&c->reader, PM_FRAME_MAX_TO_CLIENT);
         _cleanup_(pm_client_freep) PmClient *owned = c;
 
         c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

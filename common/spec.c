@@ -98,14 +98,14 @@ static int check_path(const char *field, const char *p, char **ret_error) {
         return 0;
 }
 
-static int check_argv(const PmAppSpec *spec, char **ret_error) {
-        if (spec->n_argv == 0)
+int pm_argv_validate(char *const *argv, size_t n_argv, char **ret_error) {
+        if (n_argv == 0)
                 return fail(ret_error, "argv: must name a command");
-        if (spec->n_argv > PM_ARGV_MAX)
+        if (n_argv > PM_ARGV_MAX)
                 return fail(ret_error, "argv: more than %d arguments", PM_ARGV_MAX);
         size_t total = 0;
-        for (size_t i = 0; i < spec->n_argv; i++) {
-                const char *a = spec->argv[i];
+        for (size_t i = 0; i < n_argv; i++) {
+                const char *a = argv[i];
                 size_t n = strlen(a);
                 if (!pm_utf8_valid(a, n))
                         return fail(ret_error, "argv[%zu]: not valid UTF-8", i);
@@ -115,7 +115,7 @@ static int check_argv(const PmAppSpec *spec, char **ret_error) {
                 return fail(ret_error, "argv: longer than %u bytes in all", PM_ARGV_BYTES_MAX);
         /* systemd reads prefix characters (@-:+!) off the first word, so the
          * command must start like a path or a plain name. */
-        const char *cmd = spec->argv[0];
+        const char *cmd = argv[0];
         if (!(cmd[0] == '/' || (cmd[0] >= 'a' && cmd[0] <= 'z') || (cmd[0] >= 'A' && cmd[0] <= 'Z') ||
               (cmd[0] >= '0' && cmd[0] <= '9') || cmd[0] == '_' || cmd[0] == '.'))
                 return fail(ret_error, "argv[0]: must be an absolute path or a command name, got \"%.64s\"", cmd);
@@ -135,12 +135,12 @@ static int check_argv(const PmAppSpec *spec, char **ret_error) {
         return 0;
 }
 
-static int check_env(const PmAppSpec *spec, char **ret_error) {
-        if (spec->n_env > PM_ENV_MAX)
+int pm_env_validate(EnvEntry *const *env, size_t n_env, char **ret_error) {
+        if (n_env > PM_ENV_MAX)
                 return fail(ret_error, "env: more than %d variables", PM_ENV_MAX);
         size_t total = 0;
-        for (size_t i = 0; i < spec->n_env; i++) {
-                const EnvEntry *e = spec->env[i];
+        for (size_t i = 0; i < n_env; i++) {
+                const EnvEntry *e = env[i];
                 if (!env_key_valid(e->key))
                         return fail(ret_error, "env: invalid variable name \"%.64s\" (letters, digits, '_', not starting with a digit)",
                                     e->key);
@@ -185,10 +185,10 @@ int pm_spec_validate(const PmAppSpec *spec, char **ret_error) {
         if (!isempty(spec->namespace_) && !pm_dns_label_valid(spec->namespace_))
                 return fail(ret_error, "namespace: \"%.64s\" is not a lowercase DNS label (a-z, 0-9, '-', at most 63)",
                             spec->namespace_);
-        r = check_argv(spec, ret_error);
+        r = pm_argv_validate(spec->argv, spec->n_argv, ret_error);
         if (r < 0)
                 return r;
-        r = check_env(spec, ret_error);
+        r = pm_env_validate(spec->env, spec->n_env, ret_error);
         if (r < 0)
                 return r;
         if (!isempty(spec->working_dir) && (r = check_path("working_dir", spec->working_dir, ret_error)) < 0)

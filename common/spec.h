@@ -28,6 +28,10 @@ typedef Podmutator__V1__AppSpec PmAppSpec;
  * field and what is wrong with it. */
 int pm_spec_validate(const PmAppSpec *spec, char **ret_error);
 
+/* The argv and env rules of a spec, for commands run by Exec too. */
+int pm_argv_validate(char *const *argv, size_t n_argv, char **ret_error);
+int pm_env_validate(Podmutator__V1__AppSpec__EnvEntry *const *env, size_t n_env, char **ret_error);
+
 /* The spec's namespace, "default" when empty. */
 const char *pm_spec_namespace(const PmAppSpec *spec);
 

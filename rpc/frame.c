@@ -10,7 +10,7 @@ static uint32_t read_be32(const uint8_t *p) {
 
 int pm_frame_encode(const PmEnvelope *env, uint8_t **ret_buf, size_t *ret_size) {
         size_t n = podmutator__v1__envelope__get_packed_size(env);
-        if (n > PM_FRAME_MAX)
+        if (n > PM_FRAME_MAX_TO_CLIENT)
                 return -EMSGSIZE;
         uint8_t *buf = malloc(PM_FRAME_HEADER_SIZE + n);
         if (!buf)

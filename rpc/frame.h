@@ -13,8 +13,11 @@ typedef Podmutator__V1__Envelope PmEnvelope;
 
 #define PM_PROTOCOL_VERSION 1u
 #define PM_FRAME_HEADER_SIZE 4u
-/* Largest encoded envelope either side accepts. */
+/* Largest envelope the agent accepts from a client. */
 #define PM_FRAME_MAX (4u * 1024u * 1024u)
+/* Largest envelope a client accepts from the agent: an ExecSync answer
+ * carries up to 16 MiB of each output stream. */
+#define PM_FRAME_MAX_TO_CLIENT (40u * 1024u * 1024u)
 
 /* Encodes env as one frame into a new buffer. -EMSGSIZE if over the limit. */
 int pm_frame_encode(const PmEnvelope *env, uint8_t **ret_buf, size_t *ret_size);

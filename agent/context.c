@@ -1,0 +1,66 @@
+#include "context.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define DEFAULT_SEARCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+_printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return r;
+}
+
+int pm_context_check_rootfs(Manager *m, const char *rootfs, char **ret_resolved, char **ret_error) {
+        char resolved[PATH_MAX];
+        if (!realpath(rootfs, resolved))
+                return fail(ret_error, -EINVAL, "rootfs: %s: %s", rootfs, strerror(errno));
+        struct stat st;
+        if (stat(resolved, &st) < 0 || !S_ISDIR(st.st_mode))
+                return fail(ret_error, -EINVAL, "rootfs: %s is not a directory", rootfs);
+        const char *guarded[] = { m->control_dir, m->state_dir };
+        for (size_t i = 0; i < ELEMENTSOF(guarded); i++) {
+                size_t n = strlen(resolved), g = strlen(guarded[i]);
+                bool inside = strncmp(resolved, guarded[i], g) == 0 && (resolved[g] == '/' || resolved[g] == '\0');
+                bool above = !streq(resolved, "/") && strncmp(guarded[i], resolved, n) == 0 && guarded[i][n] == '/';
+                if (inside || above)
+                        return fail(ret_error, -EPERM, "rootfs: %s would expose the agent's %s", rootfs,
+                                    guarded[i]);
+        }
+        *ret_resolved = strdup(streq(resolved, "/") ? "" : resolved);
+        return *ret_resolved ? 0 : -ENOMEM;
+}
+
+int pm_context_find_executable(const char *rootfs, const char *cmd, const char *path, char **ret) {
+        if (cmd[0] == '/') {
+                *ret = strdup(cmd);
+                return *ret ? 0 : -ENOMEM;
+        }
+        _cleanup_free_ char *dirs = strdup(isempty(path) ? DEFAULT_SEARCH_PATH : path);
+        if (!dirs)
+                return -ENOMEM;
+        char *save = NULL;
+        for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+                if (d[0] != '/')
+                        continue;
+                char inside[PATH_MAX], outside[PATH_MAX];
+                if (snprintf(inside, sizeof(inside), "%s/%s", d, cmd) >= (int) sizeof(inside) ||
+                    snprintf(outside, sizeof(outside), "%s%s", strempty(rootfs), inside) >= (int) sizeof(outside))
+                        continue;
+                struct stat st;
+                if (stat(outside, &st) >= 0 && S_ISREG(st.st_mode) && access(outside, X_OK) >= 0) {
+                        *ret = strdup(inside);
+                        return *ret ? 0 : -ENOMEM;
+                }
+        }
+        return -ENOENT;
+}

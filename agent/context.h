@@ -1,0 +1,15 @@
+/* The world a process of an app runs in, as far as the agent checks it
+ * before asking systemd: the root it runs in and the command it runs. */
+#pragma once
+
+#include "manager.h"
+
+/* A rootfs must be a directory that does not hold, or sit above, the
+ * agent's control or state dir. On success *ret_resolved is its real path
+ * ("" for the pod's own root). -EINVAL or -EPERM with a message otherwise. */
+int pm_context_check_rootfs(Manager *m, const char *rootfs, char **ret_resolved, char **ret_error);
+
+/* The absolute path of command `cmd` inside `rootfs` ("" = the pod's root):
+ * cmd itself if absolute, else the first executable match along path
+ * (a PATH value; NULL for systemd's default search path). */
+int pm_context_find_executable(const char *rootfs, const char *cmd, const char *path, char **ret);
