@@ -37,7 +37,8 @@ typedef struct Port {
         bool polling;     /* poll handle initialised */
         bool close_when_written;
         uv_poll_t poll;
-        uint8_t *wbuf;    /* stdin not yet taken by the command */
+        uint8_t *wbuf;    /* stdin not yet taken by the command: [woff, woff + wlen) */
+        size_t woff;
         size_t wlen;
 } Port;
 
@@ -207,7 +208,7 @@ static void set_input_paused(ExecSession *s, bool pause) {
 }
 
 static void port_write(Port *p) {
-        ssize_t n = write(p->fd, p->wbuf, p->wlen);
+        ssize_t n = write(p->fd, p->wbuf + p->woff, p->wlen);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return;
         if (n < 0) {
@@ -215,9 +216,11 @@ static void port_write(Port *p) {
                 p->wlen = 0;
                 p->writes = false;
         } else {
-                memmove(p->wbuf, p->wbuf + n, p->wlen - (size_t) n);
+                p->woff += (size_t) n;
                 p->wlen -= (size_t) n;
         }
+        if (p->wlen == 0)
+                p->woff = 0;
         if (p->wlen < PM_BACKLOG_LOW)
                 set_input_paused(p->s, false);
         if (p->wlen == 0 && p->close_when_written && p != &p->s->out)
@@ -248,6 +251,10 @@ static void on_stream_data(void *userdata, uint32_t fd, const uint8_t *data, siz
         Port *p = stdin_port(s);
         if (fd != 0 || !p->writes || p->close_when_written || size == 0)
                 return;
+        if (p->woff > 0) {
+                memmove(p->wbuf, p->wbuf + p->woff, p->wlen);
+                p->woff = 0;
+        }
         uint8_t *n = realloc(p->wbuf, p->wlen + size);
         if (!n)
                 return;
@@ -492,16 +499,18 @@ static char **env_strv(const ExecWorld *w) {
         return strv;
 }
 
+/* ExecStartEx with "no-env-expand": systemd would otherwise expand $VAR in
+ * the arguments, and argv must reach the command byte for byte. */
 static int append_exec_start(sd_bus_message *msg, const char *path, char *const *argv, size_t n_argv) {
         int r = sd_bus_message_open_container(msg, 'r', "sv");
         if (r >= 0)
-                r = sd_bus_message_append(msg, "s", "ExecStart");
+                r = sd_bus_message_append(msg, "s", "ExecStartEx");
         if (r >= 0)
-                r = sd_bus_message_open_container(msg, 'v', "a(sasb)");
+                r = sd_bus_message_open_container(msg, 'v', "a(sasas)");
         if (r >= 0)
-                r = sd_bus_message_open_container(msg, 'a', "(sasb)");
+                r = sd_bus_message_open_container(msg, 'a', "(sasas)");
         if (r >= 0)
-                r = sd_bus_message_open_container(msg, 'r', "sasb");
+                r = sd_bus_message_open_container(msg, 'r', "sasas");
         if (r >= 0)
                 r = sd_bus_message_append(msg, "s", path);
         if (r >= 0)
@@ -511,7 +520,7 @@ static int append_exec_start(sd_bus_message *msg, const char *path, char *const 
         if (r >= 0)
                 r = sd_bus_message_close_container(msg);
         if (r >= 0)
-                r = sd_bus_message_append(msg, "b", false);
+                r = sd_bus_message_append(msg, "as", 1, "no-env-expand");
         for (int i = 0; r >= 0 && i < 4; i++)
                 r = sd_bus_message_close_container(msg);
         return r;

@@ -124,15 +124,19 @@ void pm_print_info(const Podmutator__V1__InfoResponse *info) {
                 printf("  %-16s%u\n", info->apps_by_state[i]->key, info->apps_by_state[i]->value);
 }
 
-static int print_json(json_object *j) {
+static int print_json_to(FILE *f, json_object *j) {
         if (!j)
                 return -ENOMEM;
-        puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        fprintf(f, "%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(j);
         return 0;
 }
 
+static int print_json(json_object *j) { return print_json_to(stdout, j); }
+
 int pm_print_json_message(const ProtobufCMessage *msg) { return print_json(pm_message_to_json(msg)); }
+
+int pm_print_json_message_to(FILE *f, const ProtobufCMessage *msg) { return print_json_to(f, pm_message_to_json(msg)); }
 
 int pm_print_json_array(ProtobufCMessage *const *msgs, size_t n) {
         json_object *arr = json_object_new_array();

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "podmutator.pb-c.h"
 
@@ -19,4 +20,5 @@ void pm_print_info(const Podmutator__V1__InfoResponse *info);
 
 /* One JSON document on stdout: a message, or an array of messages. */
 int pm_print_json_message(const ProtobufCMessage *msg);
+int pm_print_json_message_to(FILE *f, const ProtobufCMessage *msg);
 int pm_print_json_array(ProtobufCMessage *const *msgs, size_t n);

@@ -19,6 +19,9 @@ struct PmClient {
         PmFrameReader reader;
         char *agent_version;
         char *pod_name;
+        uint8_t *out;      /* queued frames, not yet sent */
+        size_t out_len;
+        size_t out_sent;
 };
 
 int pm_pod_socket_path(const char *pod, char **ret_path) {
@@ -200,9 +203,68 @@ void pm_client_free(PmClient *c) {
         if (c->fd >= 0)
                 close(c->fd);
         pm_frame_reader_done(&c->reader);
+        free(c->out);
         free(c->agent_version);
         free(c->pod_name);
         free(c);
+}
+
+int pm_client_fd(const PmClient *c) { return c->fd; }
+
+uint64_t pm_client_new_call_id(PmClient *c) { return ++c->next_call_id; }
+
+size_t pm_client_queued(const PmClient *c) { return c->out_len - c->out_sent; }
+
+int pm_client_queue(PmClient *c, const PmEnvelope *env) {
+        _cleanup_free_ uint8_t *frame = NULL;
+        size_t size;
+        int r = pm_frame_encode(env, &frame, &size);
+        if (r < 0)
+                return r;
+        if (c->out_sent == c->out_len)
+                c->out_sent = c->out_len = 0;
+        uint8_t *n = realloc(c->out, c->out_len + size);
+        if (!n)
+                return -ENOMEM;
+        c->out = n;
+        memcpy(c->out + c->out_len, frame, size);
+        c->out_len += size;
+        return 0;
+}
+
+int pm_client_flush(PmClient *c) {
+        while (c->out_sent < c->out_len) {
+                ssize_t n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return 0;
+                if (n < 0)
+                        return -errno;
+                c->out_sent += (size_t) n;
+        }
+        return 0;
+}
+
+int pm_client_receive(PmClient *c, PmEnvelope **ret) {
+        for (;;) {
+                int r = pm_frame_reader_next(&c->reader, ret);
+                if (r != 0)
+                        return r;
+                uint8_t buf[65536];
+                ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return 0;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -ECONNRESET;
+                r = pm_frame_reader_feed(&c->reader, buf, (size_t) n);
+                if (r < 0)
+                        return r;
+        }
 }
 
 const char *pm_client_agent_version(const PmClient *c) { return c->agent_version; }

@@ -31,6 +31,20 @@ static inline void pm_client_freep(PmClient **c) {
  * the call failed. Free it with pm_response_free(). */
 int pm_client_call(PmClient *c, PmRequest *req, PmResponse **ret);
 
+/* Streaming calls (Exec). The caller polls pm_client_fd() itself: for
+ * reading, and for writing while pm_client_queued() is not zero. */
+int pm_client_fd(const PmClient *c);
+/* A new call id for a request the caller sends itself. */
+uint64_t pm_client_new_call_id(PmClient *c);
+/* Appends one frame to the outgoing queue; nothing is sent yet. */
+int pm_client_queue(PmClient *c, const PmEnvelope *env);
+size_t pm_client_queued(const PmClient *c);
+/* Sends what the socket takes now, without blocking. */
+int pm_client_flush(PmClient *c);
+/* Without blocking: 1 and *ret when a frame is in, 0 when none is yet,
+ * -ECONNRESET when the agent closed the connection. */
+int pm_client_receive(PmClient *c, PmEnvelope **ret);
+
 /* The agent's version string and pod name from the hello exchange. */
 const char *pm_client_agent_version(const PmClient *c);
 const char *pm_client_pod_name(const PmClient *c);

@@ -8,38 +8,19 @@
 #include <string.h>
 
 #include "output.h"
+#include "pmctl.h"
 #include "pbjson.h"
 #include "pmclient.h"
 #include "spec.h"
 #include "util.h"
 
-/* Exit codes, documented in --help and the README. */
-enum {
-        EXIT_OK = 0,
-        EXIT_ERROR = 1,
-        EXIT_USAGE = 2,
-        EXIT_UNAVAILABLE = 3,
-        EXIT_NOT_FOUND = 4,
-        EXIT_INVALID = 5,
-        EXIT_EXISTS = 6,
-        EXIT_PRECONDITION = 7,
-        EXIT_DEADLINE = 8,
-        EXIT_DENIED = 9,
-        EXIT_EXHAUSTED = 10,
-};
-
-#define SPEC_FILE_MAX (4u * 1024u * 1024u)
-
 /* The CLI's parsed global options: the only mutable globals. */
-static const char *arg_pod;
-static const char *arg_socket;
-static bool arg_json;
-static int arg_timeout_ms = 30000;
+const char *arg_pod;
+const char *arg_socket;
+bool arg_json;
+int arg_timeout_ms = 30000;
 
-typedef Podmutator__V1__Request PmRequest;
-typedef Podmutator__V1__AppSpec PmAppSpec;
-
-_printf_(1, 2) static int usage_error(const char *fmt, ...) {
+_printf_(1, 2) int usage_error(const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         fputs("pmctl: ", stderr);
@@ -49,7 +30,7 @@ _printf_(1, 2) static int usage_error(const char *fmt, ...) {
         return EXIT_USAGE;
 }
 
-static int exit_code_of(PmCode code) {
+int exit_code_of(PmCode code) {
         switch (code) {
         case PODMUTATOR__V1__CODE__CODE_OK: return EXIT_OK;
         case PODMUTATOR__V1__CODE__CODE_NOT_FOUND: return EXIT_NOT_FOUND;
@@ -64,7 +45,7 @@ static int exit_code_of(PmCode code) {
         }
 }
 
-static int connect_pod(PmClient **ret) {
+int connect_pod(PmClient **ret) {
         _cleanup_free_ char *path = NULL;
         if (arg_socket)
                 path = strdup(arg_socket);
@@ -97,7 +78,7 @@ static int connect_pod(PmClient **ret) {
 
 /* Connects, makes one call, and turns a failure into a message and an exit
  * code. Returns 0 with *ret set, or a positive exit code. */
-static int call(PmRequest *req, PmResponse **ret) {
+int call(PmRequest *req, PmResponse **ret) {
         _cleanup_(pm_client_freep) PmClient *c = NULL;
         int r = connect_pod(&c);
         if (r < 0)
@@ -126,7 +107,7 @@ static int print_status(const PmAppStatus *st) {
 }
 
 /* Verb option parsing: getopt on the verb's own argv. */
-static void reset_getopt(void) { optind = 0; }
+void reset_getopt(void) { optind = 0; }
 
 static int parse_ref(int argc, char **argv, const char *ns, Podmutator__V1__AppRef *ref) {
         if (optind != argc - 1)
@@ -248,10 +229,19 @@ static int verb_inject(int argc, char **argv) {
         if (!file || optind != argc)
                 return usage_error("inject: expects -f SPEC.json and nothing else");
 
+        PmAppSpec *spec;
+        int r = read_spec_file(file, &spec);
+        if (r != 0)
+                return r;
+        r = inject(spec, start);
+        protobuf_c_message_free_unpacked(&spec->base, NULL);
+        return r;
+}
+
+int read_spec_file(const char *file, PmAppSpec **ret) {
         _cleanup_free_ char *text = NULL;
         size_t size;
-        int r = streq(file, "-") ? pm_read_file("/dev/stdin", SPEC_FILE_MAX, &text, &size)
-                                 : pm_read_file(file, SPEC_FILE_MAX, &text, &size);
+        int r = pm_read_file(streq(file, "-") ? "/dev/stdin" : file, SPEC_FILE_MAX, &text, &size);
         if (r < 0) {
                 fprintf(stderr, "pmctl: cannot read %s: %s\n", file, r == -EFBIG ? "larger than 4 MiB" : strerror(-r));
                 return EXIT_INVALID;
@@ -263,13 +253,12 @@ static int verb_inject(int argc, char **argv) {
                 fprintf(stderr, "pmctl: %s: %s\n", file, error ? error : strerror(-r));
                 return EXIT_INVALID;
         }
-        r = inject((PmAppSpec *) msg, start);
-        protobuf_c_message_free_unpacked(msg, NULL);
-        return r;
+        *ret = (PmAppSpec *) msg;
+        return 0;
 }
 
 /* A KEY=VALUE argument into a new map entry of the given descriptor. */
-static int add_pair(const char *what, const char *arg, ProtobufCMessage ***entries, size_t *n,
+int add_pair(const char *what, const char *arg, ProtobufCMessage ***entries, size_t *n,
                     const ProtobufCMessageDescriptor *desc) {
         const char *eq = strchr(arg, '=');
         if (!eq || eq == arg)
@@ -323,6 +312,8 @@ static int parse_restart(const char *s, Podmutator__V1__RestartPolicy *ret) {
         return 0;
 }
 
+static int run_spec_file(const char *file, const char *name, bool once, bool interactive, bool tty);
+
 static int verb_run(int argc, char **argv) {
         static const struct option options[] = {
                 { "name", required_argument, NULL, 'N' },
@@ -334,14 +325,24 @@ static int verb_run(int argc, char **argv) {
                 { "workdir", required_argument, NULL, 'w' },
                 { "user", required_argument, NULL, 'u' },
                 { "rootfs", required_argument, NULL, 'R' },
+                { "rm", no_argument, NULL, 'M' },
+                { "interactive", no_argument, NULL, 'i' },
+                { "tty", no_argument, NULL, 't' },
+                { "file", required_argument, NULL, 'f' },
                 {},
         };
         PmAppSpec spec = PODMUTATOR__V1__APP_SPEC__INIT;
         _cleanup_free_ char *generated = NULL;
+        const char *file = NULL;
+        bool once = false, interactive = false, tty = false;
         int c, r = 0;
         reset_getopt();
-        while (r == 0 && (c = getopt_long(argc, argv, "+e:l:w:u:", options, NULL)) >= 0) {
+        while (r == 0 && (c = getopt_long(argc, argv, "+e:l:w:u:itf:", options, NULL)) >= 0) {
                 switch (c) {
+                case 'M': once = true; break;
+                case 'i': interactive = true; break;
+                case 't': tty = true; break;
+                case 'f': file = optarg; break;
                 case 'N': spec.name = optarg; break;
                 case 'n': spec.namespace_ = optarg; break;
                 case 'e':
@@ -363,16 +364,22 @@ static int verb_run(int argc, char **argv) {
                 default: r = EXIT_USAGE;
                 }
         }
-        if (r == 0 && optind >= argc)
+        if (r == 0 && file)
+                r = optind < argc ? usage_error("run: -f SPEC and a command exclude each other")
+                                  : run_spec_file(file, spec.name, once, interactive, tty);
+        else if (r == 0 && optind >= argc)
                 r = usage_error("run: expects -- CMD [ARG...]");
-        if (r == 0) {
+        else if (r == 0) {
                 spec.argv = argv + optind;
                 spec.n_argv = (size_t) (argc - optind);
                 if (isempty(spec.name) && !(spec.name = generated = default_name(spec.argv[0])))
                         r = EXIT_ERROR;
+                if (r == 0 && once)
+                        r = run_once(&spec, interactive, tty);
+                else if (r == 0)
+                        r = (interactive || tty) ? usage_error("run: -i and -t need --rm (an app that stays has no client attached)")
+                                                 : inject(&spec, true);
         }
-        if (r == 0)
-                r = inject(&spec, true);
 
         /* The entries were built here; the strings of argv are borrowed. */
         ProtobufCMessage **maps[] = { (ProtobufCMessage **) spec.env, (ProtobufCMessage **) spec.labels,
@@ -383,6 +390,21 @@ static int verb_run(int argc, char **argv) {
                         protobuf_c_message_free_unpacked(maps[i][j], NULL);
                 free(maps[i]);
         }
+        return r;
+}
+
+/* run -f SPEC: the app of a spec file, kept (started) or run once. */
+static int run_spec_file(const char *file, const char *name, bool once, bool interactive, bool tty) {
+        PmAppSpec *spec;
+        int r = read_spec_file(file, &spec);
+        if (r != 0)
+                return r;
+        char *saved = spec->name;
+        if (name)
+                spec->name = (char *) name;
+        r = once ? run_once(spec, interactive, tty) : inject(spec, true);
+        spec->name = saved;
+        protobuf_c_message_free_unpacked(&spec->base, NULL);
         return r;
 }
 
@@ -470,7 +492,15 @@ static void help(void) {
                "  rm [-f] APP                     remove an app; -f stops a running one first\n"
                "  ls [--ns NS] [--state S] [-l K=V]...   list apps\n"
                "  status APP                      show one app\n"
-               "  info                            show the pod and its agent\n\n"
+               "  info                            show the pod and its agent\n"
+               "  exec [-i] [-t] [--sync] [--timeout S] [-e K=V]... APP -- CMD [ARG...]\n"
+               "                                  run a command in a running app; exits with its exit\n"
+               "                                  code (128+N for signal N). -i streams stdin, -t gives\n"
+               "                                  it a terminal, --sync captures output (16 MiB a stream)\n"
+               "  run --rm [-i] [-t] [OPTIONS] -- CMD | run --rm [-i] -f SPEC.json\n"
+               "                                  run an app once, attached; exits with its exit code\n"
+               "  pipe -f A.json -f B.json ...    run apps in order, each one's stdout the next one's\n"
+               "                                  stdin; stops at the first that fails\n\n"
                "APP is an id, a unique id prefix, or a name (in --ns, default \"default\").\n"
                "The pod is --pod NAME, else $PM_POD; --socket PATH names the control socket itself.\n"
                "--json prints machine-readable output.\n\n"
@@ -487,7 +517,8 @@ static const struct {
 } verbs[] = {
         { "inject", verb_inject }, { "run", verb_run },       { "start", verb_simple },
         { "stop", verb_simple },   { "rm", verb_simple },     { "status", verb_simple },
-        { "ls", verb_ls },         { "info", verb_info },
+        { "ls", verb_ls },         { "info", verb_info },     { "exec", verb_exec },
+        { "pipe", verb_pipe },
 };
 
 int main(int argc, char **argv) {

@@ -36,9 +36,9 @@ void pm_frame_reader_done(PmFrameReader *r) {
 
 /* The length announced by the frame at the head of the buffer, if known. */
 static int head_length(const PmFrameReader *r, size_t *ret) {
-        if (r->len < PM_FRAME_HEADER_SIZE)
+        if (r->len - r->start < PM_FRAME_HEADER_SIZE)
                 return 0;
-        uint32_t n = read_be32(r->buf);
+        uint32_t n = read_be32(r->buf + r->start);
         if (n > r->max_frame)
                 return -EMSGSIZE;
         *ret = n;
@@ -48,7 +48,7 @@ static int head_length(const PmFrameReader *r, size_t *ret) {
 /* Every whole header in the buffer must announce a frame within the limit:
  * so the buffer never holds more than one read plus one frame. */
 static int check_headers(const PmFrameReader *r) {
-        size_t off = 0;
+        size_t off = r->start;
         while (r->len - off >= PM_FRAME_HEADER_SIZE) {
                 uint32_t n = read_be32(r->buf + off);
                 if (n > r->max_frame)
@@ -61,9 +61,15 @@ static int check_headers(const PmFrameReader *r) {
 }
 
 int pm_frame_reader_feed(PmFrameReader *r, const uint8_t *data, size_t size) {
-        size_t need = r->len + size;
         if (size == 0)
                 return 0;
+        /* Consumed bytes go once per feed, not once per frame. */
+        if (r->start > 0) {
+                memmove(r->buf, r->buf + r->start, r->len - r->start);
+                r->len -= r->start;
+                r->start = 0;
+        }
+        size_t need = r->len + size;
         if (need > r->cap) {
                 size_t cap = r->cap ? r->cap : 4096;
                 while (cap < need)
@@ -84,19 +90,18 @@ int pm_frame_reader_next(PmFrameReader *r, PmEnvelope **ret) {
         int k = head_length(r, &body);
         if (k <= 0)
                 return k;
-        if (r->len < PM_FRAME_HEADER_SIZE + body)
+        if (r->len - r->start < PM_FRAME_HEADER_SIZE + body)
                 return 0;
 
-        PmEnvelope *env = podmutator__v1__envelope__unpack(NULL, body, r->buf + PM_FRAME_HEADER_SIZE);
-        size_t used = PM_FRAME_HEADER_SIZE + body;
-        memmove(r->buf, r->buf + used, r->len - used);
-        r->len -= used;
-        /* Give back memory a large frame made us take. */
-        if (r->cap > 65536 && r->len < 4096) {
-                uint8_t *n = realloc(r->buf, 4096);
-                if (n) {
-                        r->buf = n;
-                        r->cap = 4096;
+        PmEnvelope *env = podmutator__v1__envelope__unpack(NULL, body, r->buf + r->start + PM_FRAME_HEADER_SIZE);
+        r->start += PM_FRAME_HEADER_SIZE + body;
+        if (r->start == r->len) {
+                r->start = r->len = 0;
+                /* Give back memory a large frame made us take. */
+                if (r->cap > 65536 * 4) {
+                        free(r->buf);
+                        r->buf = NULL;
+                        r->cap = 0;
                 }
         }
         if (!env)

@@ -25,6 +25,7 @@ int pm_frame_encode(const PmEnvelope *env, uint8_t **ret_buf, size_t *ret_size);
 /* Accumulates bytes of a stream and cuts them into envelopes. */
 typedef struct PmFrameReader {
         uint8_t *buf;
+        size_t start; /* bytes before it are consumed */
         size_t len;
         size_t cap;
         size_t max_frame;

@@ -112,7 +112,8 @@ static void test_encode_writes_length_of_large_envelope_in_network_order(void **
 }
 
 static void test_encode_refuses_envelope_over_frame_max(void **state) {
-        size_t n = PM_FRAME_MAX + 1;
+        /* Encoding serves both directions: its limit is the larger one. */
+        size_t n = PM_FRAME_MAX_TO_CLIENT + 1;
         _cleanup_free_ uint8_t *data = calloc(1, n);
         StreamData sd = PODMUTATOR__V1__STREAM_DATA__INIT;
         PmEnvelope env = PODMUTATOR__V1__ENVELOPE__INIT;
