@@ -45,6 +45,7 @@ struct App {
         AppExit exit;
         bool removed;    /* out of the store; in-flight calls may still hold it */
         unsigned jobs_in_flight; /* Start/Stop calls of ours systemd has not finished */
+        unsigned sync_generation; /* the last sync that found its unit loaded */
         App *prev, *next; /* creation order */
 };
 

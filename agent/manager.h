@@ -36,6 +36,8 @@ typedef struct Manager {
 
         PmHashmap jobs;  /* job object path -> JobWait, for JobRemoved */
         PmHashmap execs; /* unit object path -> ExecSession, for its signals */
+        bool reloading;  /* systemd is between Reloading(true) and Reloading(false) */
+        unsigned sync_generation;
 
         Store store;
         Server *server;
@@ -74,5 +76,6 @@ int pm_systemd_start_transient(Manager *m, sd_bus_message *msg, JobDone done, vo
 int pm_systemd_stop_unit_nowait(Manager *m, const char *unit);
 /* Lets a failed unit go, so that systemd collects it. */
 int pm_systemd_reset_failed(Manager *m, const char *unit);
-/* Loads the live state of every loaded app unit; runs done when all is in. */
+/* Loads the live state of every loaded app unit (and marks the others
+ * unloaded); runs done when all is in. */
 int pm_systemd_sync(Manager *m, void (*done)(Manager *m, int r));

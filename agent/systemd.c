@@ -168,8 +168,33 @@ static int on_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_err
         return 0;
 }
 
+static void on_resynced(Manager *m, int r) {
+        if (r < 0)
+                pm_log_error("cannot read the state of the pod's units after a reload: %s", strerror(-r));
+        else
+                pm_log_info("state of %zu apps read again after systemd reloaded", m->store.count);
+}
+
+/* A daemon-reload drops and re-creates every unit: the UnitRemoved signals
+ * it sends mean nothing, and the view is read again once it is over. */
+static int on_reloading(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        int active;
+        if (sd_bus_message_read(msg, "b", &active) < 0)
+                return 0;
+        m->reloading = active;
+        if (!active) {
+                int r = pm_systemd_sync(m, on_resynced);
+                if (r < 0)
+                        on_resynced(m, r);
+        }
+        return 0;
+}
+
 static int on_unit_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
         Manager *m = userdata;
+        if (m->reloading)
+                return 0;
         const char *name, *path;
         if (sd_bus_message_read(msg, "so", &name, &path) < 0)
                 return 0;
@@ -214,6 +239,7 @@ int pm_systemd_subscribe(Manager *m) {
         } matches[] = {
                 { SD_MANAGER, "JobRemoved", on_job_removed },
                 { SD_MANAGER, "UnitRemoved", on_unit_removed },
+                { SD_MANAGER, "Reloading", on_reloading },
                 { "org.freedesktop.DBus.Properties", "PropertiesChanged", on_properties_changed },
         };
         /* Matches first, then Subscribe: no signal can slip between. */
@@ -402,6 +428,7 @@ static int read_unit_list(Sync *s, sd_bus_message *reply) {
                 if (!a)
                         continue;
                 a->active = active_state_from_string(active, sub);
+                a->sync_generation = s->m->sync_generation;
                 r = sync_one(s, a, path);
                 if (r < 0)
                         return r;
@@ -419,6 +446,10 @@ static int on_sync_list(sd_bus_message *reply, void *userdata, sd_bus_error *ret
                 int r = read_unit_list(s, reply);
                 if (r < 0)
                         s->error = r;
+                /* What systemd did not list is not loaded. */
+                for (App *a = s->m->store.first; a && r >= 0; a = a->next)
+                        if (a->sync_generation != s->m->sync_generation)
+                                a->active = UNIT_UNLOADED;
         }
         sync_step_done(s);
         return 0;
@@ -429,6 +460,7 @@ int pm_systemd_sync(Manager *m, void (*done)(Manager *m, int r)) {
         if (!s)
                 return -ENOMEM;
         *s = (Sync){ .m = m, .pending = 1, .done = done };
+        m->sync_generation++;
 
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *req = NULL;
         int r = sd_bus_message_new_method_call(m->bus, &req, SD_DEST, SD_PATH, SD_MANAGER, "ListUnitsByPatterns");

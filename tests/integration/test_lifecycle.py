@@ -348,3 +348,17 @@ def test_pod_stop_is_graceful_and_cleans_up(new_pod):
     assert not p.socket.exists()
     assert not (p.state_root / p.name).exists()
     p.booted = False
+
+
+def test_daemon_reload_in_the_pod_changes_nothing_the_agent_reports(pod):
+    pod.run("steady", *SLEEPER)
+    pod.run("over", "/bin/sh", "-c", "exit 4")
+    pod.wait_state("over", "exited")
+    before = pod.json("ls")
+    pod.nsenter("systemctl", "daemon-reload")
+    wait_for(lambda: pod.json("ls") == before, timeout=5, what="the agent's view after a reload")
+    # Stop and remove still reach systemd.
+    pod.pmctl("stop", "steady")
+    st = pod.status("steady")
+    assert (st["state"], st["exit_code"]) == ("exited", 143)
+    wait_for(lambda: not pod.unit_loaded(st["unit"]), timeout=5, what="stopped unit collected")
