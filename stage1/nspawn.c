@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "cgroup.h"
 #include "errmsg.h"
 #include "paths.h"
 #include "proc.h"
@@ -202,7 +203,8 @@ static void report(int fd, int kind, int value) {
 }
 
 /* In the grandchild: become systemd-nspawn. Returns only on failure. */
-static void exec_nspawn(int report_fd, int null_fd, int console_fd, char **argv, char **envp) {
+static void exec_nspawn(const PmNspawnConfig *config, int report_fd, int null_fd, int console_fd, char **argv,
+                        char **envp) {
         struct sigaction dfl = { .sa_handler = SIG_DFL };
         sigset_t none;
 
@@ -229,6 +231,7 @@ static void exec_nspawn(int report_fd, int null_fd, int console_fd, char **argv,
                 report(report_fd, REPORT_ERRNO, errno);
                 return;
         }
+        pm_cgroup_enter_own(config->name, config->cgroup_record);
         execvpe(argv[0], argv, envp);
         report(report_fd, REPORT_ERRNO, errno);
 }
@@ -311,7 +314,7 @@ int pm_nspawn_spawn(const PmNspawnConfig *c, pid_t *ret_pid, int *ret_pidfd, cha
                         _exit(EXIT_FAILURE);
                 }
                 if (grandchild == 0) {
-                        exec_nspawn(pipefd[1], null_fd, console_fd, argv, envp);
+                        exec_nspawn(c, pipefd[1], null_fd, console_fd, argv, envp);
                         _exit(127);
                 }
                 report(pipefd[1], REPORT_PID, (int) grandchild);

@@ -23,6 +23,8 @@ typedef struct PmNspawnConfig {
         const char *run_dir;      /* bound read-write at PM_POD_CONTROL_DIR */
         const char *agent_path;   /* bound read-only at PM_POD_AGENT_BINARY */
         const char *console_path; /* stdout and stderr, appended */
+        const char *name;         /* the pod's name, for its cgroup */
+        const char *cgroup_record; /* where the pod's cgroups are written down */
 } PmNspawnConfig;
 
 /* The longest machine name systemd-nspawn accepts (a host name). */

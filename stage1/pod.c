@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "cgroup.h"
 #include "errmsg.h"
 #include "nspawn.h"
 #include "paths.h"
@@ -67,6 +68,7 @@ PmPod *pm_pod_free(PmPod *pod) {
         free(pod->name);
         free(pod->machine);
         free(pod->state_dir);
+        free(pod->cgroup_record_path);
         free(pod->run_dir);
         free(pod->root_dir);
         free(pod->console_path);
@@ -111,6 +113,7 @@ int pm_pod_new(const char *name, bool create_roots, PmPod **ret, char **ret_erro
             asprintf(&pod->nspawn_pid_path, "%s/nspawn.pid", pod->state_dir) < 0 ||
             asprintf(&pod->leader_pid_path, "%s/leader.pid", pod->state_dir) < 0 ||
             asprintf(&pod->manifest_path, "%s/manifest.json", pod->state_dir) < 0 ||
+            asprintf(&pod->cgroup_record_path, "%s/cgroups", pod->state_dir) < 0 ||
             asprintf(&pod->socket_path, "%s/" PM_CONTROL_SOCKET_NAME, pod->run_dir) < 0)
                 return -ENOMEM;
 
@@ -439,6 +442,7 @@ int pm_pod_remove(PmPod *pod, char **ret_error) {
         if (r < 0)
                 return pm_errorf(ret_error, r, "cannot remove %s: %m", pod->run_dir);
         pm_nspawn_forget(pod->root_dir, pod->machine);
+        pm_cgroup_remove_recorded(pod->cgroup_record_path);
         r = pm_rm_rf(pod->state_dir);
         if (r < 0)
                 return pm_errorf(ret_error, r, "cannot remove %s: %m", pod->state_dir);

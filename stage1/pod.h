@@ -45,6 +45,7 @@ typedef struct PmPod {
         char *console_path;
         char *nspawn_pid_path;
         char *leader_pid_path;
+        char *cgroup_record_path; /* the pod's own cgroups, one path a line */
         char *manifest_path;
         char *socket_path;
         int lock_fd;     /* the state dir, flock()ed; -1 when not held */

@@ -288,6 +288,8 @@ static int start_pod(Run *run, char **ret_error) {
                 .run_dir = pod->run_dir,
                 .agent_path = run->agent_path,
                 .console_path = pod->console_path,
+                .name = pod->name,
+                .cgroup_record = pod->cgroup_record_path,
         };
         int r;
 
