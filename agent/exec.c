@@ -556,7 +556,8 @@ static int append_world(sd_bus_message *msg, ExecSession *s, const ExecWorld *w,
         if (r >= 0 && (asprintf(&hide_control, "-%s", s->m->control_dir) < 0 ||
                        asprintf(&hide_state, "-%s", s->m->state_dir) < 0))
                 r = -ENOMEM;
-        if (r >= 0)
+        /* As for apps: only a command in the pod's own root needs them hidden. */
+        if (r >= 0 && isempty(w->rootfs))
                 r = append_strv_prop(msg, "InaccessiblePaths", (char *[]){ hide_control, hide_state, NULL });
         if (r >= 0 && !isempty(w->user))
                 r = sd_bus_message_append(msg, "(sv)", "User", "s", w->user);

@@ -109,14 +109,18 @@ static int put_service_section(FILE *f, const PmAppSpec *spec, const char *id, c
                 return r;
         if (!isempty(spec->working_dir))
                 put_verbatim(f, "WorkingDirectory", spec->working_dir);
+        /* An app in the pod's own root has the agent's files hidden; one in
+         * a rootfs never sees them (a rootfs holding them is refused), and
+         * is spared the mount namespace that hiding costs. */
         if (!isempty(spec->rootfs))
                 put_verbatim(f, "RootDirectory", spec->rootfs);
+        else
+                fprintf(f, "InaccessiblePaths=-%s -%s\n", paths->control_dir, paths->state_dir);
         if (!isempty(spec->user))
                 put_verbatim(f, "User", spec->user);
         if (!isempty(spec->group))
                 put_verbatim(f, "Group", spec->group);
         fprintf(f,
-                "InaccessiblePaths=-%s -%s\n"
                 "Restart=%s\n"
                 "RestartSec=100ms\n"
                 "KillSignal=SIG%s\n"
@@ -126,7 +130,7 @@ static int put_service_section(FILE *f, const PmAppSpec *spec, const char *id, c
                 "StandardInput=null\n"
                 "StandardOutput=journal\n"
                 "StandardError=journal\n",
-                paths->control_dir, paths->state_dir, restart_value(spec->restart), pm_signal_name(sig));
+                restart_value(spec->restart), pm_signal_name(sig));
         return 0;
 }
 

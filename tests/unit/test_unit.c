@@ -452,18 +452,29 @@ static void test_render_benign_spec_has_expected_settings(void **state) {
                 "\nRootDirectory=/rootfs/app\n",
                 "\nUser=svc\n",
                 "\nGroup=svc\n",
-                "\nInaccessiblePaths=-/run/podmutator -/run/podmutatord\n",
                 "\nRestart=on-failure\n",
                 "\nKillSignal=SIGINT\n",
         };
         for (size_t i = 0; i < ELEMENTSOF(want); i++)
                 if (!strstr(text, want[i]))
                         fail_msg("unit lacks \"%s\":\n%s", want[i], text);
+        /* A rootfs never holds the agent's files: nothing to hide. */
+        assert_null(strstr(text, "InaccessiblePaths="));
         assert_true(startswith(text, "[Unit]\n"));
         /* [Unit] comes before [Service], and each appears once. */
         assert_true(strstr(text, "[Unit]") < strstr(text, "[Service]"));
         assert_null(strstr(strstr(text, "[Unit]") + 1, "[Unit]"));
         assert_null(strstr(strstr(text, "[Service]") + 1, "[Service]"));
+}
+
+static void test_render_hides_agent_files_from_apps_in_the_pod_root(void **state) {
+        char *argv[] = { (char *) "/bin/sleep", (char *) "10" };
+        TestSpec t;
+        _cleanup_free_ char *text = NULL;
+
+        test_spec_init(&t, argv, 2, NULL, 0);
+        text = render_ok(&t.spec);
+        assert_non_null(strstr(text, "\nInaccessiblePaths=-/run/podmutator -/run/podmutatord\n"));
 }
 
 static void test_render_minimal_spec_uses_defaults(void **state) {
@@ -720,6 +731,7 @@ int main(void) {
                 cmocka_unit_test(test_quote_round_trips_hostile_strings),
                 cmocka_unit_test(test_quote_survives_worst_case_expansion),
                 cmocka_unit_test(test_render_benign_spec_has_expected_settings),
+                cmocka_unit_test(test_render_hides_agent_files_from_apps_in_the_pod_root),
                 cmocka_unit_test(test_render_minimal_spec_uses_defaults),
                 cmocka_unit_test(test_render_maps_restart_policy_and_stop_signal),
                 cmocka_unit_test(test_render_doubles_percent_in_verbatim_paths),
