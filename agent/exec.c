@@ -365,7 +365,7 @@ static void answer(ExecSession *s) {
                              "the command ran past its timeout of %u s and was killed", s->timeout_s);
         else if (s->start_failed && s->exit.known && s->exit.code == CLD_EXITED && s->exit.status >= 200)
                 pm_call_fail(s->call, CODE(FAILED_PRECONDITION),
-                             "the command could not be started in the app (systemd exit status %d: %s)",
+                             "the command could not be started (systemd exit status %d: %s)",
                              s->exit.status,
                              s->exit.status == 203 ? "not found or not executable" : "setting up its process failed");
         else if (!s->exit.known)
@@ -483,18 +483,32 @@ static int append_strv_prop(sd_bus_message *msg, const char *name, char **strv) 
         return r;
 }
 
-static char **env_strv(const ExecWorld *w) {
+/* Whether entry i of the joined list (the app's, then the request's) is
+ * overridden by a later one: systemd takes each key once. */
+static bool env_overridden(const ExecWorld *w, size_t i) {
         size_t n = w->n_env + w->n_extra_env;
+        const char *key = i < w->n_env ? w->env[i]->key : w->extra_env[i - w->n_env]->key;
+        for (size_t j = i + 1; j < n; j++)
+                if (streq(key, j < w->n_env ? w->env[j]->key : w->extra_env[j - w->n_env]->key))
+                        return true;
+        return false;
+}
+
+static char **env_strv(const ExecWorld *w) {
+        size_t n = w->n_env + w->n_extra_env, k = 0;
         char **strv = calloc(n + 1, sizeof(char *));
         if (!strv)
                 return NULL;
         for (size_t i = 0; i < n; i++) {
                 const EnvEntry *e = i < w->n_env ? w->env[i] : w->extra_env[i - w->n_env];
-                if (asprintf(&strv[i], "%s=%s", e->key, e->value) < 0) {
-                        strv[i] = NULL;
+                if (env_overridden(w, i))
+                        continue;
+                if (asprintf(&strv[k], "%s=%s", e->key, e->value) < 0) {
+                        strv[k] = NULL;
                         strv_freep(&strv);
                         return NULL;
                 }
+                k++;
         }
         return strv;
 }

@@ -400,7 +400,7 @@ static int run_spec_file(const char *file, const char *name, bool once, bool int
         if (r != 0)
                 return r;
         char *saved = spec->name;
-        if (name)
+        if (!isempty(name))
                 spec->name = (char *) name;
         r = once ? run_once(spec, interactive, tty) : inject(spec, true);
         spec->name = saved;
