@@ -1,6 +1,9 @@
 #include "context.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +43,16 @@ int pm_context_check_rootfs(Manager *m, const char *rootfs, char **ret_resolved,
         return *ret_resolved ? 0 : -ENOMEM;
 }
 
+/* Whether path names an executable file as seen from inside rootfs:
+ * symlinks (absolute ones too) resolve within it, never out of it. */
+static bool executable_in(int root_fd, const char *path) {
+        struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
+        _cleanup_close_ int fd = root_fd >= 0 ? (int) syscall(SYS_openat2, root_fd, path, &how, sizeof(how))
+                                               : open(path, O_PATH | O_CLOEXEC);
+        struct stat st;
+        return fd >= 0 && fstat(fd, &st) >= 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+}
+
 int pm_context_find_executable(const char *rootfs, const char *cmd, const char *path, char **ret) {
         if (cmd[0] == '/') {
                 *ret = strdup(cmd);
@@ -48,16 +61,20 @@ int pm_context_find_executable(const char *rootfs, const char *cmd, const char *
         _cleanup_free_ char *dirs = strdup(isempty(path) ? DEFAULT_SEARCH_PATH : path);
         if (!dirs)
                 return -ENOMEM;
+        _cleanup_close_ int root_fd = -1;
+        if (!isempty(rootfs)) {
+                root_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (root_fd < 0)
+                        return -errno;
+        }
         char *save = NULL;
         for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
                 if (d[0] != '/')
                         continue;
-                char inside[PATH_MAX], outside[PATH_MAX];
-                if (snprintf(inside, sizeof(inside), "%s/%s", d, cmd) >= (int) sizeof(inside) ||
-                    snprintf(outside, sizeof(outside), "%s%s", strempty(rootfs), inside) >= (int) sizeof(outside))
+                char inside[PATH_MAX];
+                if (snprintf(inside, sizeof(inside), "%s/%s", d, cmd) >= (int) sizeof(inside))
                         continue;
-                struct stat st;
-                if (stat(outside, &st) >= 0 && S_ISREG(st.st_mode) && access(outside, X_OK) >= 0) {
+                if (executable_in(root_fd, inside)) {
                         *ret = strdup(inside);
                         return *ret ? 0 : -ENOMEM;
                 }

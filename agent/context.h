@@ -11,5 +11,6 @@ int pm_context_check_rootfs(Manager *m, const char *rootfs, char **ret_resolved,
 
 /* The absolute path of command `cmd` inside `rootfs` ("" = the pod's root):
  * cmd itself if absolute, else the first executable match along path
- * (a PATH value; NULL for systemd's default search path). */
+ * (a PATH value; NULL for systemd's default search path), symlinks
+ * resolved inside the rootfs. */
 int pm_context_find_executable(const char *rootfs, const char *cmd, const char *path, char **ret);

@@ -377,6 +377,11 @@ static void answer(ExecSession *s) {
 
 static void on_drain_timeout(uv_timer_t *t) {
         ExecSession *s = t->data;
+        /* Output held back for a slow client is still on its way. */
+        if (s->output_paused) {
+                uv_timer_start(&s->drain_timer, on_drain_timeout, DRAIN_TIMEOUT_MS, 0);
+                return;
+        }
         /* Whatever still holds the pipes is not ours to wait for. */
         s->out.eof = s->err.eof = true;
         maybe_finish(s);

@@ -96,7 +96,7 @@ static int manager_start(Manager *m) {
         if (r >= 0)
                 r = pm_records_load_all(m);
         if (r >= 0)
-                r = pm_systemd_sync(m, on_synced);
+                r = pm_systemd_sync(m, true, on_synced);
         if (r < 0)
                 pm_log_error("cannot start: %s", strerror(-r));
         return r;

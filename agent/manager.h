@@ -77,5 +77,6 @@ int pm_systemd_stop_unit_nowait(Manager *m, const char *unit);
 /* Lets a failed unit go, so that systemd collects it. */
 int pm_systemd_reset_failed(Manager *m, const char *unit);
 /* Loads the live state of every loaded app unit (and marks the others
- * unloaded); runs done when all is in. */
-int pm_systemd_sync(Manager *m, void (*done)(Manager *m, int r));
+ * unloaded); runs done when all is in. At start-up it also stops the exec
+ * units a previous agent left: their clients went away with it. */
+int pm_systemd_sync(Manager *m, bool startup, void (*done)(Manager *m, int r));

@@ -181,9 +181,10 @@ void pm_op_remove(Manager *m, App *a, bool force, OpDone done, void *userdata) {
         if (busy && !force) {
                 char msg[160];
                 snprintf(msg, sizeof(msg), "app %s is %s; stop it first, or remove it with force", a->id,
-                         a->active == UNIT_DEACTIVATING  ? "stopping"
-                         : a->active == UNIT_ACTIVE      ? "running"
-                                                         : "starting");
+                         a->active == UNIT_DEACTIVATING ? "stopping"
+                         : a->active == UNIT_ACTIVE     ? "running"
+                         : a->jobs_in_flight > 0        ? "being started or stopped"
+                                                        : "starting");
                 done(m, a, FAILED_PRECONDITION, msg, userdata);
                 return;
         }

@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -30,6 +31,8 @@ struct Conn {
         Server *server; /* NULL once the server is gone */
         Stream *streams;
         unsigned input_pauses;
+        uv_timer_t hangup_timer; /* while input is paused: is the client still there? */
+        bool hangup_timer_open;
         bool drain_wanted;
         uv_pipe_t pipe;
         unsigned n_ref;  /* the open pipe, and each call in flight */
@@ -65,6 +68,7 @@ static void conn_unref(Conn *c) {
 }
 
 static void on_conn_closed(uv_handle_t *h) { conn_unref(h->data); }
+static void on_hangup_timer_closed(uv_handle_t *h) { conn_unref(h->data); }
 
 static Stream *stream_of(Conn *c, uint64_t call_id) {
         for (Stream *s = c->streams; s; s = s->next)
@@ -90,6 +94,10 @@ static void conn_close(Conn *c) {
         /* Streams learn it first; each still ends its call later. */
         for (Stream *s = c->streams; s; s = s->next)
                 s->ops->on_close(s->userdata);
+        if (c->hangup_timer_open) {
+                c->hangup_timer_open = false;
+                uv_close((uv_handle_t *) &c->hangup_timer, on_hangup_timer_closed);
+        }
         Server *s = c->server;
         if (s) {
                 if (c->prev)
@@ -253,12 +261,33 @@ bool pm_call_backlogged(Call *call) {
         return true;
 }
 
+/* Not reading a connection hides its hang-up too: look for it now and then. */
+static void on_hangup_check(uv_timer_t *t) {
+        Conn *c = t->data;
+        uv_os_fd_t fd;
+        if (c->closing || uv_fileno((uv_handle_t *) &c->pipe, &fd) < 0)
+                return;
+        struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+        if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                conn_close(c);
+}
+
 void pm_call_pause_input(Call *call, bool pause) {
         Conn *c = call->conn;
-        if (pause && c->input_pauses++ == 0 && !c->closing)
+        if (c->closing || !c->server)
+                return;
+        if (pause && c->input_pauses++ == 0) {
                 uv_read_stop((uv_stream_t *) &c->pipe);
-        else if (!pause && c->input_pauses > 0 && --c->input_pauses == 0 && !c->closing)
+                if (!c->hangup_timer_open) {
+                        uv_timer_init(c->server->m->loop, &c->hangup_timer);
+                        c->hangup_timer.data = conn_ref(c);
+                        c->hangup_timer_open = true;
+                }
+                uv_timer_start(&c->hangup_timer, on_hangup_check, 200, 200);
+        } else if (!pause && c->input_pauses > 0 && --c->input_pauses == 0) {
                 uv_read_start((uv_stream_t *) &c->pipe, on_alloc, on_read);
+                uv_timer_stop(&c->hangup_timer);
+        }
 }
 
 /* A frame of an open stream: stdin, its end, a resize, a cancel. */

@@ -184,7 +184,7 @@ static int on_reloading(sd_bus_message *msg, void *userdata, sd_bus_error *ret_e
                 return 0;
         m->reloading = active;
         if (!active) {
-                int r = pm_systemd_sync(m, on_resynced);
+                int r = pm_systemd_sync(m, false, on_resynced);
                 if (r < 0)
                         on_resynced(m, r);
         }
@@ -366,6 +366,7 @@ int pm_systemd_reset_failed(Manager *m, const char *unit) {
  * properties of each loaded app unit. */
 typedef struct Sync {
         Manager *m;
+        bool startup;
         unsigned pending;
         int error;
         void (*done)(Manager *m, int r);
@@ -423,6 +424,11 @@ static int read_unit_list(Sync *s, sd_bus_message *reply) {
         const char *name, *load, *active, *sub, *path;
         while ((r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, &load, &active, &sub, NULL, &path,
                                         NULL, NULL, NULL)) > 0) {
+                if (s->startup && (startswith(name, "pm-exec-") || startswith(name, "pm-run-"))) {
+                        pm_log_info("stopping %s, left by the previous agent", name);
+                        pm_systemd_stop_unit_nowait(s->m, name);
+                        continue;
+                }
                 char id[PM_APP_ID_LEN + 1];
                 App *a = pm_unit_id_from_name(name, id) ? pm_store_get(&s->m->store, id) : NULL;
                 if (!a)
@@ -455,11 +461,11 @@ static int on_sync_list(sd_bus_message *reply, void *userdata, sd_bus_error *ret
         return 0;
 }
 
-int pm_systemd_sync(Manager *m, void (*done)(Manager *m, int r)) {
+int pm_systemd_sync(Manager *m, bool startup, void (*done)(Manager *m, int r)) {
         Sync *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        *s = (Sync){ .m = m, .pending = 1, .done = done };
+        *s = (Sync){ .m = m, .startup = startup, .pending = 1, .done = done };
         m->sync_generation++;
 
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *req = NULL;
@@ -467,7 +473,9 @@ int pm_systemd_sync(Manager *m, void (*done)(Manager *m, int r)) {
         if (r >= 0)
                 r = sd_bus_message_append_strv(req, NULL);
         if (r >= 0)
-                r = sd_bus_message_append_strv(req, (char *[]){ (char *) PM_UNIT_PREFIX "*" PM_UNIT_SUFFIX, NULL });
+                r = sd_bus_message_append_strv(req, (char *[]){ (char *) PM_UNIT_PREFIX "*" PM_UNIT_SUFFIX,
+                                                               (char *) "pm-exec-*.service", (char *) "pm-run-*.service",
+                                                               NULL });
         if (r >= 0)
                 r = sd_bus_call_async(m->bus, NULL, req, on_sync_list, s, 0);
         if (r < 0)

@@ -512,3 +512,63 @@ def test_slow_reader_slows_the_command_not_the_agent_memory(pod):
             p.wait()
     assert rc == 0, err
     assert got == total
+
+
+def test_killed_client_with_unread_stdin_has_its_command_stopped(pod, tmp_path):
+    # The command never reads stdin, so the agent stops reading the client's
+    # connection; the client's death must still be noticed.
+    start_app(pod)
+    payload = tmp_path / "in"
+    payload.write_bytes(os.urandom(8 * MiB))
+    with open(payload, "rb") as f:
+        p = subprocess.Popen(pmctl_cmd(pod, "exec", "-i", "app", "--", "sleep", "888"), env=pod.env, stdin=f,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: pod_processes(pod, "sleep 888"), timeout=10, what="sleep 888 to run")
+        time.sleep(0.5)  # let stdin pile up past the agent's limit
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+    wait_for(lambda: pod_processes(pod, "sleep 888") == "", timeout=5, what="sleep 888 to be stopped")
+    wait_for(lambda: units(pod, "pm-exec-*") == "", timeout=5, what="the exec unit to go")
+
+
+def test_reader_that_stalls_near_the_end_still_gets_every_byte(pod):
+    start_app(pod)
+    total = 20_000_000
+    p = subprocess.Popen(pmctl_cmd(pod, "exec", "app", "--", "head", "-c", str(total), "/dev/zero"), env=pod.env,
+                         stdout=subprocess.PIPE)
+    got = len(p.stdout.read(total - 200_000))
+    time.sleep(4)  # longer than the agent's drain grace after the command ended
+    got += len(p.stdout.read())
+    assert p.wait(timeout=30) == 0
+    assert got == total
+
+
+def test_exec_left_by_a_killed_agent_is_stopped_by_the_next(pod):
+    start_app(pod)
+    p = subprocess.Popen(pmctl_cmd(pod, "exec", "app", "--", "sleep", "999"), env=pod.env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: pod_processes(pod, "sleep 999"), timeout=10, what="sleep 999 to run")
+        old = pod.agent_pid()
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: pod.pmctl("info", check=False).returncode == 0 and pod.agent_pid() != old,
+                 timeout=15, what="the agent to come back")
+        wait_for(lambda: pod_processes(pod, "sleep 999") == "", timeout=5, what="the orphaned exec to stop")
+        assert units(pod, "pm-exec-*") == ""
+        assert pod.status("app")["state"] == "running"
+    finally:
+        p.kill()
+        p.wait(timeout=10)
+
+
+def test_bare_command_names_resolve_inside_the_rootfs(pod):
+    # In the rootfs, /usr/bin/pm-probe is an absolute symlink to /opt/pm-probe,
+    # which exists only there: followed from the pod's root it leads nowhere.
+    pod.nsenter("sh", "-c", "mkdir -p /srv/tiny/usr/bin /srv/tiny/opt /srv/tiny/bin"
+                " && cp /bin/busybox /srv/tiny/bin/sh"
+                " && printf '#!/bin/sh\\nexit 6\\n' > /srv/tiny/opt/pm-probe && chmod 755 /srv/tiny/opt/pm-probe"
+                " && ln -s /opt/pm-probe /srv/tiny/usr/bin/pm-probe")
+    r = pod.pmctl("run", "--rm", "--name", "probe", "--rootfs", "/srv/tiny", "--", "pm-probe", check=False)
+    assert r.returncode == 6, r.stderr
