@@ -40,7 +40,11 @@ static void on_bus_prepare(uv_prepare_t *h) {
         int e = sd_bus_get_events(m->bus);
         if (e >= 0) {
                 int want = ((e & POLLIN) ? UV_READABLE : 0) | ((e & POLLOUT) ? UV_WRITABLE : 0);
-                uv_poll_start(&m->bus_poll, want, on_bus_io);
+                /* Re-armed only on a change: each start is an epoll_ctl. */
+                if (want != m->bus_poll_events) {
+                        uv_poll_start(&m->bus_poll, want, on_bus_io);
+                        m->bus_poll_events = want;
+                }
         }
 
         uint64_t usec;

@@ -15,7 +15,6 @@
 #include "util.h"
 
 #define CODE(x) PODMUTATOR__V1__CODE__CODE_##x
-#define READ_CHUNK 65536
 #define PIPE_SIZE (256 * 1024)
 /* After the unit is gone, output still in the pipes is read for this long. */
 #define DRAIN_TIMEOUT_MS 2000
@@ -35,11 +34,13 @@ typedef struct Port {
         bool writes;      /* stdin to write into it */
         bool eof;         /* no more output */
         bool polling;     /* poll handle initialised */
+        int events;       /* what the poll handle waits for now */
         bool close_when_written;
         uv_poll_t poll;
-        uint8_t *wbuf;    /* stdin not yet taken by the command: [woff, woff + wlen) */
+        uint8_t *wbuf;    /* stdin not yet taken by the command: [woff, woff + wlen) of wcap */
         size_t woff;
         size_t wlen;
+        size_t wcap;
 } Port;
 
 typedef struct Capture {
@@ -127,6 +128,9 @@ static void port_update(Port *p) {
                 ev |= UV_READABLE;
         if (p->writes && p->wlen > 0)
                 ev |= UV_WRITABLE;
+        if (ev == p->events)
+                return;
+        p->events = ev;
         if (ev)
                 uv_poll_start(&p->poll, ev, on_port_io);
         else
@@ -139,7 +143,8 @@ static void update_outputs(ExecSession *s) {
 }
 
 static int port_open(ExecSession *s, Port *p, int fd, uint32_t stream, bool reads, bool writes) {
-        *p = (Port){ .s = s, .fd = fd, .stream = stream, .reads = reads, .writes = writes, .eof = !reads };
+        *p = (Port){ .s = s, .fd = fd, .stream = stream, .reads = reads, .writes = writes, .eof = !reads,
+                     .events = -1 };
         int flags = fcntl(fd, F_GETFL);
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
                 return -errno;
@@ -186,8 +191,8 @@ static void deliver(ExecSession *s, uint32_t stream, const uint8_t *data, size_t
 }
 
 static void port_read(Port *p) {
-        uint8_t buf[READ_CHUNK];
-        ssize_t n = read(p->fd, buf, sizeof(buf));
+        uint8_t *buf = p->s->m->read_buf;
+        ssize_t n = read(p->fd, buf, PM_READ_BUF_SIZE);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return;
         if (n <= 0) {
@@ -251,15 +256,23 @@ static void on_stream_data(void *userdata, uint32_t fd, const uint8_t *data, siz
         Port *p = stdin_port(s);
         if (fd != 0 || !p->writes || p->close_when_written || size == 0)
                 return;
-        if (p->woff > 0) {
+        /* Appended at the end; what was written is dropped from the front
+         * only when the space is needed, and the buffer only grows. */
+        if (p->woff + p->wlen + size > p->wcap && p->woff > 0) {
                 memmove(p->wbuf, p->wbuf + p->woff, p->wlen);
                 p->woff = 0;
         }
-        uint8_t *n = realloc(p->wbuf, p->wlen + size);
-        if (!n)
-                return;
-        p->wbuf = n;
-        memcpy(p->wbuf + p->wlen, data, size);
+        if (p->wlen + size > p->wcap) {
+                size_t cap = p->wcap ? p->wcap : 256 * 1024;
+                while (cap < p->wlen + size)
+                        cap *= 2;
+                uint8_t *n = realloc(p->wbuf, cap);
+                if (!n)
+                        return;
+                p->wbuf = n;
+                p->wcap = cap;
+        }
+        memcpy(p->wbuf + p->woff + p->wlen, data, size);
         p->wlen += size;
         if (p->wlen > PM_BACKLOG_HIGH)
                 set_input_paused(s, true);
@@ -558,6 +571,10 @@ static int append_stdio(sd_bus_message *msg, ExecSession *s, int in_fd, int out_
         return r;
 }
 
+/* No InaccessiblePaths= here, unlike app units: the agent's dirs are root's
+ * alone (0700, socket 0600), and a root command in the pod's root could
+ * reach systemd's own socket anyway; an exec is the client's own command,
+ * and a mount namespace per exec would double its start time. */
 static int append_world(sd_bus_message *msg, ExecSession *s, const ExecWorld *w, const char *exe) {
         _cleanup_strv_free_ char **env = env_strv(w);
         if (!env)
@@ -571,13 +588,6 @@ static int append_world(sd_bus_message *msg, ExecSession *s, const ExecWorld *w,
                 r = append_exec_start(msg, exe, w->argv, w->n_argv);
         if (r >= 0)
                 r = append_strv_prop(msg, "Environment", env);
-        _cleanup_free_ char *hide_control = NULL, *hide_state = NULL;
-        if (r >= 0 && (asprintf(&hide_control, "-%s", s->m->control_dir) < 0 ||
-                       asprintf(&hide_state, "-%s", s->m->state_dir) < 0))
-                r = -ENOMEM;
-        /* As for apps: only a command in the pod's own root needs them hidden. */
-        if (r >= 0 && isempty(w->rootfs))
-                r = append_strv_prop(msg, "InaccessiblePaths", (char *[]){ hide_control, hide_state, NULL });
         if (r >= 0 && !isempty(w->user))
                 r = sd_bus_message_append(msg, "(sv)", "User", "s", w->user);
         if (r >= 0 && !isempty(w->group))
@@ -621,8 +631,7 @@ static int open_pipe(ExecSession *s, Port *p, uint32_t stream, bool agent_reads,
         if (pipe2(fds, O_CLOEXEC) < 0)
                 return -errno;
         int mine = agent_reads ? fds[0] : fds[1], theirs = agent_reads ? fds[1] : fds[0];
-        if (agent_reads)
-                (void) fcntl(mine, F_SETPIPE_SZ, PIPE_SIZE);
+        (void) fcntl(mine, F_SETPIPE_SZ, PIPE_SIZE);
         int r = port_open(s, p, mine, stream, agent_reads, !agent_reads);
         if (r < 0) {
                 close(mine);
@@ -662,7 +671,7 @@ static int open_stdio(ExecSession *s, const ExecOptions *o, ChildFds *c) {
                 if (!s->in.wbuf)
                         return -ENOMEM;
                 memcpy(s->in.wbuf, o->stdin_data, o->stdin_size);
-                s->in.wlen = o->stdin_size;
+                s->in.wlen = s->in.wcap = o->stdin_size;
                 s->in.close_when_written = true;
                 port_update(&s->in);
         }

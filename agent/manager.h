@@ -10,6 +10,8 @@
 #include "hashmap.h"
 #include "store.h"
 
+#define PM_READ_BUF_SIZE (256u * 1024u)
+
 typedef struct Server Server;
 typedef struct ExecSession ExecSession;
 
@@ -32,7 +34,7 @@ typedef struct Manager {
         uv_poll_t bus_poll;
         uv_timer_t bus_timer;
         uv_prepare_t bus_prepare;
-        bool bus_poll_active;
+        int bus_poll_events; /* what the poll handle waits for now */
 
         PmHashmap jobs;  /* job object path -> JobWait, for JobRemoved */
         PmHashmap execs; /* unit object path -> ExecSession, for its signals */
@@ -49,6 +51,9 @@ typedef struct Manager {
         char *unit_dir;    /* where app unit files go */
         char systemd_version[64];
         int64_t started_at;
+
+        /* Scratch space for reads that end within one callback. */
+        uint8_t read_buf[PM_READ_BUF_SIZE];
 
         uv_timer_t watchdog;
         uv_signal_t sig_term;

@@ -127,8 +127,10 @@ static int exec_sync(ExecRequest *exec) {
         if (arg_json)
                 pm_print_json_message_to(stdout, &res->base);
         else {
-                fwrite(res->stdout.data, 1, res->stdout.len, stdout);
-                fwrite(res->stderr.data, 1, res->stderr.len, stderr);
+                if (res->stdout.len > 0)
+                        fwrite(res->stdout.data, 1, res->stdout.len, stdout);
+                if (res->stderr.len > 0)
+                        fwrite(res->stderr.data, 1, res->stderr.len, stderr);
                 print_truncated("stdout", res->stdout_truncated, res->stdout.len);
                 print_truncated("stderr", res->stderr_truncated, res->stderr.len);
         }

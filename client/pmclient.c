@@ -19,9 +19,10 @@ struct PmClient {
         PmFrameReader reader;
         char *agent_version;
         char *pod_name;
-        uint8_t *out;      /* queued frames, not yet sent */
+        uint8_t *out;      /* queued frames, not yet sent: [out_sent, out_len) of out_cap */
         size_t out_len;
         size_t out_sent;
+        size_t out_cap;
 };
 
 int pm_pod_socket_path(const char *pod, char **ret_path) {
@@ -223,10 +224,21 @@ int pm_client_queue(PmClient *c, const PmEnvelope *env) {
                 return r;
         if (c->out_sent == c->out_len)
                 c->out_sent = c->out_len = 0;
-        uint8_t *n = realloc(c->out, c->out_len + size);
-        if (!n)
-                return -ENOMEM;
-        c->out = n;
+        if (c->out_len + size > c->out_cap && c->out_sent > 0) {
+                memmove(c->out, c->out + c->out_sent, c->out_len - c->out_sent);
+                c->out_len -= c->out_sent;
+                c->out_sent = 0;
+        }
+        if (c->out_len + size > c->out_cap) {
+                size_t cap = c->out_cap ? c->out_cap : 65536;
+                while (cap < c->out_len + size)
+                        cap *= 2;
+                uint8_t *n = realloc(c->out, cap);
+                if (!n)
+                        return -ENOMEM;
+                c->out = n;
+                c->out_cap = cap;
+        }
         memcpy(c->out + c->out_len, frame, size);
         c->out_len += size;
         return 0;
