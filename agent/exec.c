@@ -16,6 +16,8 @@
 
 #define CODE(x) PODMUTATOR__V1__CODE__CODE_##x
 #define PIPE_SIZE (256 * 1024)
+/* Output is read in pieces this large: one frame each. */
+#define READ_SIZE (256 * 1024)
 /* After the unit is gone, output still in the pipes is read for this long. */
 #define DRAIN_TIMEOUT_MS 2000
 /* A stopped exec gets this long after its stop signal before SIGKILL. */
@@ -176,14 +178,16 @@ static void capture_append(Capture *c, const uint8_t *data, size_t size) {
         c->len += size;
 }
 
-static void deliver(ExecSession *s, uint32_t stream, const uint8_t *data, size_t size) {
-        if (s->sync) {
-                capture_append(&s->capture[stream - 1], data, size);
+/* Output goes to the client in the buffer it was read into: buf holds
+ * PM_FRAME_DATA_HEADROOM bytes, then the data; deliver() takes it. */
+static void deliver(ExecSession *s, uint32_t stream, uint8_t *buf, size_t size) {
+        if (s->sync || !s->call || s->answered) {
+                if (s->sync)
+                        capture_append(&s->capture[stream - 1], buf + PM_FRAME_DATA_HEADROOM, size);
+                free(buf);
                 return;
         }
-        if (!s->call || s->answered)
-                return;
-        pm_call_send_data(s->call, stream, data, size);
+        pm_call_send_data_buffer(s->call, stream, buf, size);
         if (pm_call_backlogged(s->call)) {
                 s->output_paused = true;
                 update_outputs(s);
@@ -191,16 +195,25 @@ static void deliver(ExecSession *s, uint32_t stream, const uint8_t *data, size_t
 }
 
 static void port_read(Port *p) {
-        uint8_t *buf = p->s->m->read_buf;
-        ssize_t n = read(p->fd, buf, PM_READ_BUF_SIZE);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                return;
+        uint8_t *buf = malloc(PM_FRAME_DATA_HEADROOM + READ_SIZE);
+        if (!buf)
+                return; /* polled again: no busy loop, the next turn retries */
+        ssize_t n = read(p->fd, buf + PM_FRAME_DATA_HEADROOM, READ_SIZE);
         if (n <= 0) {
+                free(buf);
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return;
                 /* EOF, or EIO from a pty master whose terminal is closed. */
                 p->eof = true;
                 port_update(p);
                 maybe_finish(p->s);
                 return;
+        }
+        /* A short read keeps only what it holds until the client takes it. */
+        if ((size_t) n < READ_SIZE / 2) {
+                uint8_t *small = realloc(buf, PM_FRAME_DATA_HEADROOM + (size_t) n);
+                if (small)
+                        buf = small;
         }
         deliver(p->s, p->stream, buf, (size_t) n);
 }

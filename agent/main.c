@@ -1,6 +1,7 @@
 /* podmutatord: the agent inside a pod. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +172,10 @@ int main(int argc, char **argv) {
         uv_signal_start(&m.sig_term, on_stop_signal, SIGTERM);
         uv_signal_start(&m.sig_int, on_stop_signal, SIGINT);
         signal(SIGPIPE, SIG_IGN);
+        /* Stream buffers (256 KiB) come from the heap and are reused, not
+         * mapped and zero-filled afresh for each frame. */
+        mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+        mallopt(M_TRIM_THRESHOLD, 2 * 1024 * 1024);
 
         int r = manager_start(&m);
         if (r >= 0)

@@ -10,8 +10,6 @@
 #include "hashmap.h"
 #include "store.h"
 
-#define PM_READ_BUF_SIZE (256u * 1024u)
-
 typedef struct Server Server;
 typedef struct ExecSession ExecSession;
 
@@ -51,9 +49,6 @@ typedef struct Manager {
         char *unit_dir;    /* where app unit files go */
         char systemd_version[64];
         int64_t started_at;
-
-        /* Scratch space for reads that end within one callback. */
-        uint8_t read_buf[PM_READ_BUF_SIZE];
 
         uv_timer_t watchdog;
         uv_signal_t sig_term;

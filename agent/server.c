@@ -129,17 +129,16 @@ static void on_written(uv_write_t *req, int status) {
         free(w);
 }
 
-static int conn_send(Conn *c, const PmEnvelope *env) {
-        if (c->closing)
-                return -ECONNRESET;
-        WriteReq *w = calloc(1, sizeof(*w));
-        if (!w)
-                return -ENOMEM;
-        int r = pm_frame_encode(env, &w->data, &w->size);
-        if (r < 0) {
-                free(w);
-                return r;
+/* Writes the frame at start (size bytes, inside the malloc()ed block
+ * alloc, which the write takes). */
+static int conn_send_frame(Conn *c, uint8_t *alloc, const uint8_t *start, size_t size) {
+        WriteReq *w = c->closing ? NULL : calloc(1, sizeof(*w));
+        if (!w) {
+                free(alloc);
+                return c->closing ? -ECONNRESET : -ENOMEM;
         }
+        w->data = alloc;
+        w->size = size;
         if (c->write_backlog + w->size > PM_WRITE_BACKLOG_MAX) {
                 pm_log_warning("closing a connection that does not read its replies");
                 free(w->data);
@@ -148,7 +147,8 @@ static int conn_send(Conn *c, const PmEnvelope *env) {
                 return -ENOBUFS;
         }
         w->conn = conn_ref(c);
-        uv_buf_t buf = uv_buf_init((char *) w->data, (unsigned) w->size);
+        uv_buf_t buf = uv_buf_init((char *) start, (unsigned) w->size);
+        int r;
         r = uv_write(&w->req, (uv_stream_t *) &c->pipe, &buf, 1, on_written);
         if (r < 0) {
                 conn_unref(c);
@@ -159,6 +159,17 @@ static int conn_send(Conn *c, const PmEnvelope *env) {
         }
         c->write_backlog += w->size;
         return 0;
+}
+
+static int conn_send(Conn *c, const PmEnvelope *env) {
+        if (c->closing)
+                return -ECONNRESET;
+        uint8_t *frame;
+        size_t size;
+        int r = pm_frame_encode(env, &frame, &size);
+        if (r < 0)
+                return r;
+        return conn_send_frame(c, frame, frame, size);
 }
 
 static void send_error(Conn *c, uint64_t call_id, PmCode code, const char *message) {
@@ -251,6 +262,11 @@ int pm_call_send_data(Call *call, uint32_t fd, const void *data, size_t size) {
         env.body_case = PODMUTATOR__V1__ENVELOPE__BODY_DATA;
         env.data = &d;
         return conn_send(call->conn, &env);
+}
+
+int pm_call_send_data_buffer(Call *call, uint32_t fd, uint8_t *buf, size_t size) {
+        uint8_t *start = pm_frame_data_prefix(buf + PM_FRAME_DATA_HEADROOM, call->id, fd, size);
+        return conn_send_frame(call->conn, buf, start, (size_t) (buf + PM_FRAME_DATA_HEADROOM + size - start));
 }
 
 bool pm_call_backlogged(Call *call) {

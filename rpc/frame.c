@@ -25,6 +25,53 @@ int pm_frame_encode(const PmEnvelope *env, uint8_t **ret_buf, size_t *ret_size) 
         return 0;
 }
 
+static size_t varint_len(uint64_t v) {
+        size_t n = 1;
+        while (v >= 0x80) {
+                v >>= 7;
+                n++;
+        }
+        return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v) {
+        while (v >= 0x80) {
+                *p++ = (uint8_t) (v | 0x80);
+                v >>= 7;
+        }
+        *p++ = (uint8_t) v;
+        return p;
+}
+
+/* Protobuf wire format of Envelope{call_id = 1, data = 4 {fd = 1, data = 2}};
+ * proto3 leaves out fields that hold their default. */
+uint8_t *pm_frame_data_prefix(uint8_t *data, uint64_t call_id, uint32_t fd, size_t size) {
+        size_t inner = (fd ? 1 + varint_len(fd) : 0) + (size ? 1 + varint_len(size) + size : 0);
+        size_t env = (call_id ? 1 + varint_len(call_id) : 0) + 1 + varint_len(inner) + inner;
+        size_t prefix = PM_FRAME_HEADER_SIZE + env - size;
+        uint8_t *start = data - prefix, *p = start;
+        p[0] = (uint8_t) (env >> 24);
+        p[1] = (uint8_t) (env >> 16);
+        p[2] = (uint8_t) (env >> 8);
+        p[3] = (uint8_t) env;
+        p += PM_FRAME_HEADER_SIZE;
+        if (call_id) {
+                *p++ = 0x08;
+                p = put_varint(p, call_id);
+        }
+        *p++ = 0x22;
+        p = put_varint(p, inner);
+        if (fd) {
+                *p++ = 0x08;
+                p = put_varint(p, fd);
+        }
+        if (size) {
+                *p++ = 0x12;
+                p = put_varint(p, size);
+        }
+        return start;
+}
+
 void pm_frame_reader_init(PmFrameReader *r, size_t max_frame) {
         *r = (PmFrameReader){ .max_frame = max_frame ? max_frame : PM_FRAME_MAX };
 }

@@ -22,6 +22,16 @@ typedef Podmutator__V1__Envelope PmEnvelope;
 /* Encodes env as one frame into a new buffer. -EMSGSIZE if over the limit. */
 int pm_frame_encode(const PmEnvelope *env, uint8_t **ret_buf, size_t *ret_size);
 
+/* Room a buffer keeps before stream data for pm_frame_data_prefix(). */
+#define PM_FRAME_DATA_HEADROOM 48u
+
+/* Writes, ending right at `data`, the frame header and the Envelope bytes
+ * that come before `size` bytes of StreamData of stream `fd` on call
+ * `call_id`, so that the data need not be copied into a frame. At least
+ * PM_FRAME_DATA_HEADROOM bytes before `data` must be writable. Returns
+ * where the frame starts; it is the same frame pm_frame_encode() makes. */
+uint8_t *pm_frame_data_prefix(uint8_t *data, uint64_t call_id, uint32_t fd, size_t size);
+
 /* Accumulates bytes of a stream and cuts them into envelopes. */
 typedef struct PmFrameReader {
         uint8_t *buf;

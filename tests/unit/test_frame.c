@@ -130,6 +130,40 @@ static void test_encode_refuses_envelope_over_frame_max(void **state) {
         assert_int_equal(size, 12345);
 }
 
+/* The zero-copy prefix of a data frame must give the very bytes the
+ * general encoder gives, for any size of each varint. */
+static void test_data_prefix_matches_the_encoder(void **state) {
+        const uint64_t call_ids[] = { 0, 1, 127, 128, 300, 1ull << 40 };
+        const uint32_t fds[] = { 0, 1, 2, 200 };
+        const size_t sizes[] = { 0, 1, 127, 128, 16383, 16384, 300000 };
+        size_t max = 300000;
+        _cleanup_free_ uint8_t *buf = malloc(PM_FRAME_DATA_HEADROOM + max);
+        assert_non_null(buf);
+        for (size_t i = 0; i < max; i++)
+                buf[PM_FRAME_DATA_HEADROOM + i] = (uint8_t) (i * 7);
+        for (size_t a = 0; a < ELEMENTSOF(call_ids); a++)
+                for (size_t b = 0; b < ELEMENTSOF(fds); b++)
+                        for (size_t c = 0; c < ELEMENTSOF(sizes); c++) {
+                                StreamData sd = PODMUTATOR__V1__STREAM_DATA__INIT;
+                                PmEnvelope env = PODMUTATOR__V1__ENVELOPE__INIT;
+                                sd.fd = fds[b];
+                                sd.data.data = buf + PM_FRAME_DATA_HEADROOM;
+                                sd.data.len = sizes[c];
+                                env.call_id = call_ids[a];
+                                env.body_case = PODMUTATOR__V1__ENVELOPE__BODY_DATA;
+                                env.data = &sd;
+                                _cleanup_free_ uint8_t *want = NULL;
+                                size_t want_size;
+                                assert_int_equal(pm_frame_encode(&env, &want, &want_size), 0);
+                                uint8_t *start = pm_frame_data_prefix(buf + PM_FRAME_DATA_HEADROOM, call_ids[a],
+                                                                      fds[b], sizes[c]);
+                                assert_true(start >= buf);
+                                size_t got_size = (size_t) (buf + PM_FRAME_DATA_HEADROOM + sizes[c] - start);
+                                assert_int_equal(got_size, want_size);
+                                assert_memory_equal(start, want, want_size);
+                        }
+}
+
 static void test_reader_decodes_whole_frame(void **state) {
         _cleanup_reader_ PmFrameReader r;
         _cleanup_free_ uint8_t *frame = NULL;
@@ -463,6 +497,7 @@ int main(void) {
                 cmocka_unit_test(test_encode_prefixes_envelope_with_big_endian_length),
                 cmocka_unit_test(test_encode_writes_length_of_large_envelope_in_network_order),
                 cmocka_unit_test(test_encode_refuses_envelope_over_frame_max),
+                cmocka_unit_test(test_data_prefix_matches_the_encoder),
                 cmocka_unit_test(test_reader_decodes_whole_frame),
                 cmocka_unit_test(test_reader_returns_nothing_before_any_bytes),
                 cmocka_unit_test(test_reader_decodes_frame_fed_one_byte_at_a_time),
