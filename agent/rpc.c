@@ -226,9 +226,25 @@ static bool app_world(Call *call, const Podmutator__V1__AppRef *ref, ExecWorld *
         return true;
 }
 
-static bool command_valid(Call *call, char *const *argv, size_t n_argv, EnvEntry *const *env, size_t n_env) {
+/* The request's own part of a command: argv (unless the world has one),
+ * env on top of the world's (map entries of an Exec or ExecSync request,
+ * laid out as an AppSpec's), a timeout within bounds. Fails the call if
+ * any is wrong. */
+static bool take_command(Call *call, ExecWorld *w, char **argv, size_t n_argv, void *env, size_t n_env,
+                         uint32_t timeout_s) {
         _cleanup_free_ char *error = NULL;
-        if (pm_argv_validate(argv, n_argv, &error) < 0 || pm_env_validate(env, n_env, &error) < 0) {
+        if (timeout_s > PM_STOP_TIMEOUT_MAX) {
+                pm_call_fail(call, CODE(INVALID_ARGUMENT), "timeout_seconds: at most %u", PM_STOP_TIMEOUT_MAX);
+                return false;
+        }
+        if (!w->argv) {
+                w->argv = argv;
+                w->n_argv = n_argv;
+        }
+        w->extra_env = env;
+        w->n_extra_env = n_env;
+        if (pm_argv_validate(w->argv, w->n_argv, &error) < 0 ||
+            pm_env_validate(w->extra_env, w->n_extra_env, &error) < 0) {
                 pm_call_fail(call, CODE(INVALID_ARGUMENT), "%s", strempty(error));
                 return false;
         }
@@ -239,10 +255,6 @@ static void handle_exec(Call *call, const Podmutator__V1__ExecRequest *req) {
         ExecWorld w = { 0 };
         _cleanup_free_ char *rootfs = NULL, *error = NULL;
         const char *prefix = "pm-exec";
-        if (req->timeout_seconds > PM_STOP_TIMEOUT_MAX) {
-                pm_call_fail(call, CODE(INVALID_ARGUMENT), "timeout_seconds: at most %u", PM_STOP_TIMEOUT_MAX);
-                return;
-        }
         if (req->spec) {
                 /* Run once: the spec is the world, nothing is kept. */
                 if (pm_spec_validate(req->spec, &error) < 0) {
@@ -262,15 +274,9 @@ static void handle_exec(Call *call, const Podmutator__V1__ExecRequest *req) {
                                  .user = spec->user, .group = spec->group, .working_dir = spec->working_dir,
                                  .rootfs = rootfs };
                 prefix = "pm-run";
-        } else {
-                if (!app_world(call, req->ref, &w))
-                        return;
-                w.argv = req->argv;
-                w.n_argv = req->n_argv;
-        }
-        w.extra_env = (EnvEntry *const *) req->env;
-        w.n_extra_env = req->n_env;
-        if (!command_valid(call, w.argv, w.n_argv, w.extra_env, w.n_extra_env))
+        } else if (!app_world(call, req->ref, &w))
+                return;
+        if (!take_command(call, &w, req->argv, req->n_argv, req->env, req->n_env, req->timeout_seconds))
                 return;
         ExecOptions o = { .tty = req->tty, .want_stdin = req->stdin, .timeout_s = req->timeout_seconds };
         if (req->size) {
@@ -282,17 +288,8 @@ static void handle_exec(Call *call, const Podmutator__V1__ExecRequest *req) {
 
 static void handle_exec_sync(Call *call, const Podmutator__V1__ExecSyncRequest *req) {
         ExecWorld w;
-        if (req->timeout_seconds > PM_STOP_TIMEOUT_MAX) {
-                pm_call_fail(call, CODE(INVALID_ARGUMENT), "timeout_seconds: at most %u", PM_STOP_TIMEOUT_MAX);
-                return;
-        }
-        if (!app_world(call, req->ref, &w))
-                return;
-        w.argv = req->argv;
-        w.n_argv = req->n_argv;
-        w.extra_env = (EnvEntry *const *) req->env;
-        w.n_extra_env = req->n_env;
-        if (!command_valid(call, w.argv, w.n_argv, w.extra_env, w.n_extra_env))
+        if (!app_world(call, req->ref, &w) ||
+            !take_command(call, &w, req->argv, req->n_argv, req->env, req->n_env, req->timeout_seconds))
                 return;
         ExecOptions o = { .sync = true, .want_stdin = req->stdin.len > 0, .timeout_s = req->timeout_seconds,
                           .stdin_data = req->stdin.data, .stdin_size = req->stdin.len,
