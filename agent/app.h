@@ -41,6 +41,7 @@ struct App {
         UnitActiveState active;
         uint32_t main_pid;
         uint32_t n_restarts;
+        uint32_t restarts_at_start; /* n_restarts when the current run started */
         int64_t exec_started_at; /* of the current or last run, from systemd */
         AppExit exit;
         bool removed;    /* out of the store; in-flight calls may still hold it */

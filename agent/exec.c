@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "context.h"
+#include "processes.h"
 #include "log.h"
 #include "util.h"
 
@@ -54,6 +55,8 @@ typedef struct Capture {
 
 struct ExecSession {
         Manager *m;
+        ExecSession *prev, *next; /* m->sessions */
+        char app_id[PM_APP_ID_LEN + 1];
         unsigned n_ref;    /* the session, its job callback, each open handle */
         Call *call;        /* until answered */
         bool sync;
@@ -89,6 +92,12 @@ static void session_unref(ExecSession *s) {
                 pm_hashmap_remove(&s->m->execs, s->path);
                 free(s->path);
         }
+        if (s->prev)
+                s->prev->next = s->next;
+        else if (s->m->sessions == s)
+                s->m->sessions = s->next;
+        if (s->next)
+                s->next->prev = s->prev;
         if (s->pty_slave >= 0)
                 close(s->pty_slave);
         free(s->in.wbuf);
@@ -708,6 +717,14 @@ static int send_start(ExecSession *s, const ExecWorld *w, const char *exe, Child
         return r;
 }
 
+size_t pm_exec_units_of(Manager *m, const char *app_id, const char **units, size_t max) {
+        size_t n = 0;
+        for (ExecSession *s = m->sessions; s && n < max; s = s->next)
+                if (streq(s->app_id, app_id) && !s->answered)
+                        units[n++] = s->unit;
+        return n;
+}
+
 static ExecSession *session_new(Call *call, const ExecOptions *o, const char *prefix) {
         ExecSession *s = calloc(1, sizeof(*s));
         if (!s)
@@ -726,6 +743,10 @@ static ExecSession *session_new(Call *call, const ExecOptions *o, const char *pr
                 free(s);
                 return NULL;
         }
+        s->next = s->m->sessions;
+        if (s->next)
+                s->next->prev = s;
+        s->m->sessions = s;
         return s;
 }
 
@@ -757,6 +778,7 @@ void pm_exec_launch(Call *call, const ExecWorld *w, const ExecOptions *o, const 
                 pm_call_fail(call, CODE(RESOURCE_EXHAUSTED), "out of memory");
                 return;
         }
+        snprintf(s->app_id, sizeof(s->app_id), "%s", strempty(w->app_id));
         pm_call_attach_stream(call, &exec_stream_ops, s);
 
         ChildFds c = { .in = -1, .out = -1, .err = -1 };

@@ -27,6 +27,7 @@ typedef struct ExecWorld {
         Podmutator__V1__AppSpec__EnvEntry *const *extra_env; /* the request's, winning */
         size_t n_extra_env;
         const char *user, *group, *working_dir, *rootfs;
+        const char *app_id; /* the app it runs in; NULL for a run once */
 } ExecWorld;
 
 typedef struct ExecOptions {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "events.h"
 #include "log.h"
 #include "manager.h"
 #include "ops.h"
@@ -65,6 +66,7 @@ static void on_synced(Manager *m, int r) {
                 return;
         }
         resume_stops(m);
+        m->serving = true;
         r = pm_server_start(m, m->socket_path);
         if (r < 0) {
                 pm_log_error("cannot listen on %s: %s", m->socket_path, uv_strerror(r));
@@ -115,6 +117,7 @@ static void manager_done(Manager *m) {
         pm_store_done(&m->store);
         pm_hashmap_done(&m->jobs);
         pm_hashmap_done(&m->execs);
+        pm_events_free(m);
         uv_loop_close(m->loop);
 }
 

@@ -12,6 +12,7 @@
 
 typedef struct Server Server;
 typedef struct ExecSession ExecSession;
+typedef struct EventRing EventRing;
 
 /* What systemd's signals say about a unit; has_* tells which came. */
 typedef struct UnitProps {
@@ -37,6 +38,9 @@ typedef struct Manager {
         PmHashmap jobs;  /* job object path -> JobWait, for JobRemoved */
         PmHashmap execs; /* unit object path -> ExecSession, for its signals */
         bool reloading;  /* systemd is between Reloading(true) and Reloading(false) */
+        bool serving;    /* start-up is over: changes from now on are events */
+        EventRing *events;
+        ExecSession *sessions; /* every exec in flight, for ps */
         unsigned sync_generation;
 
         Store store;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <sys/wait.h>
 
+#include "events.h"
 #include "log.h"
 #include "records.h"
 #include "util.h"
@@ -112,6 +113,7 @@ static void finish_remove(Op *op) {
         if (op->app->active != UNIT_UNLOADED)
                 pm_systemd_reset_failed(op->m, op->app->unit);
         pm_records_delete(op->m, op->app);
+        pm_events_emit(op->m, op->app, "removed");
         op_finish(op, OK_CODE, NULL);
 }
 
@@ -131,8 +133,10 @@ static void on_stopped(Manager *m, int r, const char *result, const char *error,
         }
         if (op->remove_after)
                 finish_remove(op);
-        else
+        else {
+                pm_events_emit(m, op->app, "stopped");
                 op_finish(op, OK_CODE, NULL);
+        }
 }
 
 static void on_grace_expired(uv_timer_t *t) {

@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 
 #include "context.h"
+#include "events.h"
 #include "exec.h"
+#include "processes.h"
 #include "log.h"
 #include "ops.h"
 #include "records.h"
@@ -161,6 +163,7 @@ static void handle_inject(Call *call, const Podmutator__V1__InjectRequest *req) 
                 return;
         }
         pm_log_info("app %s: injected as %s/%s", a->id, ns, rec->spec->name);
+        pm_events_emit(m, a, "created");
         call->result_case = RESULT(INJECT);
         if (req->start)
                 pm_op_start(m, a, on_op_done, call);
@@ -222,7 +225,7 @@ static bool app_world(Call *call, const Podmutator__V1__AppRef *ref, ExecWorld *
         }
         const PmAppSpec *spec = a->record->spec;
         *w = (ExecWorld){ .env = spec->env, .n_env = spec->n_env, .user = spec->user, .group = spec->group,
-                          .working_dir = spec->working_dir, .rootfs = spec->rootfs };
+                          .working_dir = spec->working_dir, .rootfs = spec->rootfs, .app_id = a->id };
         return true;
 }
 
@@ -295,6 +298,31 @@ static void handle_exec_sync(Call *call, const Podmutator__V1__ExecSyncRequest *
                           .stdin_data = req->stdin.data, .stdin_size = req->stdin.len,
                           .output_limit = req->output_limit };
         pm_exec_launch(call, &w, &o, "pm-exec");
+}
+
+static void handle_processes(Call *call, const Podmutator__V1__ProcessesRequest *req) {
+        App *a = resolve(call, req->ref);
+        if (a)
+                pm_processes_list(call, a);
+}
+
+static void handle_watch(Call *call, const Podmutator__V1__WatchRequest *req) {
+        const char *app_id = NULL;
+        if (!isempty(req->namespace_) && !pm_dns_label_valid(req->namespace_)) {
+                pm_call_fail(call, CODE(INVALID_ARGUMENT), "namespace: \"%.64s\" is not a lowercase DNS label",
+                             req->namespace_);
+                return;
+        }
+        if (!isempty(req->app)) {
+                Podmutator__V1__AppRef ref = PODMUTATOR__V1__APP_REF__INIT;
+                ref.app = req->app;
+                ref.namespace_ = req->namespace_;
+                App *a = resolve(call, &ref);
+                if (!a)
+                        return;
+                app_id = a->id;
+        }
+        pm_watch_start(call, req->namespace_, app_id, req->since);
 }
 
 static bool labels_match(const App *a, const Podmutator__V1__ListRequest *req) {
@@ -399,6 +427,8 @@ void pm_rpc_dispatch(Call *call, PmRequest *req) {
         case PODMUTATOR__V1__REQUEST__CALL_INFO: handle_info(call); break;
         case PODMUTATOR__V1__REQUEST__CALL_EXEC: handle_exec(call, req->exec); break;
         case PODMUTATOR__V1__REQUEST__CALL_EXEC_SYNC: handle_exec_sync(call, req->exec_sync); break;
+        case PODMUTATOR__V1__REQUEST__CALL_WATCH: handle_watch(call, req->watch); break;
+        case PODMUTATOR__V1__REQUEST__CALL_PROCESSES: handle_processes(call, req->processes); break;
         default:
                 pm_call_fail(call, CODE(UNIMPLEMENTED),
                              "empty request, or a call this agent (version " PM_VERSION ") does not implement");

@@ -264,6 +264,11 @@ int pm_call_send_data(Call *call, uint32_t fd, const void *data, size_t size) {
         return conn_send(call->conn, &env);
 }
 
+int pm_call_send(Call *call, PmEnvelope *env) {
+        env->call_id = call->id;
+        return conn_send(call->conn, env);
+}
+
 int pm_call_send_data_buffer(Call *call, uint32_t fd, uint8_t *buf, size_t size) {
         uint8_t *start = pm_frame_data_prefix(buf + PM_FRAME_DATA_HEADROOM, call->id, fd, size);
         return conn_send_frame(call->conn, buf, start, (size_t) (buf + PM_FRAME_DATA_HEADROOM + size - start));

@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "events.h"
 #include "exec.h"
 #include "records.h"
 #include "util.h"
@@ -102,6 +103,13 @@ static void apply_service_props(Manager *m, App *a, const UnitProps *p) {
                 a->n_restarts = p->n_restarts;
         if (p->has_start && p->start_usec > 0) {
                 int64_t started = (int64_t) p->start_usec * NSEC_PER_USEC;
+                if (started != a->exec_started_at) {
+                        /* systemd counts a restart before the run it starts. */
+                        bool restarted = a->n_restarts > a->restarts_at_start;
+                        if (a->exec_started_at > 0 || !restarted)
+                                pm_events_emit(m, a, restarted ? "restarted" : "started");
+                        a->restarts_at_start = a->n_restarts;
+                }
                 a->exec_started_at = started;
                 if (started != a->record->started_at ||
                     (p->has_restarts && p->n_restarts > a->record->restart_count)) {
@@ -126,6 +134,7 @@ static void apply_service_props(Manager *m, App *a, const UnitProps *p) {
                 a->exit = e;
                 /* Kept on disk: the unit may be collected once stopped. */
                 if (changed) {
+                        pm_events_emit(m, a, "exited");
                         int r = pm_records_save_exit(m, a);
                         if (r < 0)
                                 pm_log_warning("app %s: cannot save its exit: %s", a->id, strerror(-r));

@@ -500,7 +500,11 @@ static void help(void) {
                "  run --rm [-i] [-t] [OPTIONS] -- CMD | run --rm [-i] -f SPEC.json\n"
                "                                  run an app once, attached; exits with its exit code\n"
                "  pipe -f A.json -f B.json ...    run apps in order, each one's stdout the next one's\n"
-               "                                  stdin; stops at the first that fails\n\n"
+               "                                  stdin; stops at the first that fails\n"
+               "  events [--ns NS] [--app APP] [--since 30s|5m|2h|NS]\n"
+               "                                  stream app events (created, started, restarted,\n"
+               "                                  exited, stopped, removed) until ^C; --json: a line each\n"
+               "  ps APP                          the processes of an app and of its exec sessions\n\n"
                "APP is an id, a unique id prefix, or a name (in --ns, default \"default\").\n"
                "The pod is --pod NAME, else $PM_POD; --socket PATH names the control socket itself.\n"
                "--json prints machine-readable output.\n\n"
@@ -518,7 +522,7 @@ static const struct {
         { "inject", verb_inject }, { "run", verb_run },       { "start", verb_simple },
         { "stop", verb_simple },   { "rm", verb_simple },     { "status", verb_simple },
         { "ls", verb_ls },         { "info", verb_info },     { "exec", verb_exec },
-        { "pipe", verb_pipe },
+        { "pipe", verb_pipe },     { "events", verb_events }, { "ps", verb_ps },
 };
 
 int main(int argc, char **argv) {

@@ -44,6 +44,10 @@ int add_pair(const char *what, const char *arg, ProtobufCMessage ***entries, siz
 /* An AppSpec from a JSON file ("-" for stdin); an exit code on failure. */
 int read_spec_file(const char *file, PmAppSpec **ret);
 
+/* watch.c */
+int verb_events(int argc, char **argv);
+int verb_ps(int argc, char **argv);
+
 /* exec.c */
 int verb_exec(int argc, char **argv);
 int verb_pipe(int argc, char **argv);

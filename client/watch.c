@@ -1,0 +1,184 @@
+/* pmctl events and ps. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "output.h"
+#include "pbjson.h"
+#include "pmctl.h"
+
+typedef Podmutator__V1__Event Event;
+
+static void print_event(const Event *e) {
+        if (arg_json) {
+                json_object *j = pm_message_to_json(&e->base);
+                if (j)
+                        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+                json_object_put(j);
+        } else {
+                time_t t = (time_t) (e->time / NSEC_PER_SEC);
+                struct tm tm;
+                char when[32];
+                gmtime_r(&t, &tm);
+                strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+                printf("%s.%03lldZ  %-9s  %s/%s  %.12s", when, (long long) (e->time % NSEC_PER_SEC) / 1000000,
+                       e->type, e->namespace_, e->name, e->id);
+                if (streq(e->type, "exited"))
+                        printf("  exit=%d reason=%s%s%s", e->exit_code, e->reason, *e->signal ? " signal=" : "",
+                               e->signal);
+                printf("\n");
+        }
+        fflush(stdout);
+}
+
+/* "--since 30s", "--since 5m", or nanoseconds since the epoch. */
+static int parse_since(const char *s, int64_t *ret) {
+        uint64_t v;
+        size_t n = strlen(s);
+        char unit = n > 0 ? s[n - 1] : 0;
+        if (unit == 's' || unit == 'm' || unit == 'h') {
+                char num[32];
+                if (n >= sizeof(num))
+                        return -EINVAL;
+                memcpy(num, s, n - 1);
+                num[n - 1] = '\0';
+                if (pm_parse_u64(num, &v) < 0 || v > 86400 * 365)
+                        return -EINVAL;
+                int64_t mult = unit == 's' ? 1 : unit == 'm' ? 60 : 3600;
+                *ret = pm_now_realtime_ns() - (int64_t) v * mult * NSEC_PER_SEC;
+                return 0;
+        }
+        if (pm_parse_u64(s, &v) < 0 || v > INT64_MAX)
+                return -EINVAL;
+        *ret = (int64_t) v;
+        return 0;
+}
+
+/* Prints events until the agent ends the watch or SIGINT/SIGTERM cancel it. */
+static int watch_loop(PmClient *c, uint64_t call_id) {
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        bool cancelled = false;
+        for (;;) {
+                struct pollfd p[2] = { { .fd = pm_client_fd(c), .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+                if (poll(p, 2, -1) < 0 && errno != EINTR)
+                        return EXIT_ERROR;
+                if ((p[1].revents & POLLIN) && !cancelled) {
+                        Podmutator__V1__Cancel cancel = PODMUTATOR__V1__CANCEL__INIT;
+                        PmEnvelope env = PODMUTATOR__V1__ENVELOPE__INIT;
+                        env.call_id = call_id;
+                        env.body_case = PODMUTATOR__V1__ENVELOPE__BODY_CANCEL;
+                        env.cancel = &cancel;
+                        cancelled = pm_client_queue(c, &env) >= 0 && pm_client_flush(c) >= 0;
+                }
+                for (;;) {
+                        _cleanup_(pm_envelope_freep) PmEnvelope *env = NULL;
+                        int r = pm_client_receive(c, &env);
+                        if (r < 0) {
+                                fprintf(stderr, "pmctl: the connection to the agent failed: %s\n", strerror(-r));
+                                return EXIT_UNAVAILABLE;
+                        }
+                        if (r == 0)
+                                break;
+                        if (env->call_id != call_id && env->call_id != 0)
+                                continue;
+                        if (env->body_case == PODMUTATOR__V1__ENVELOPE__BODY_EVENT)
+                                print_event(env->event);
+                        else if (env->body_case == PODMUTATOR__V1__ENVELOPE__BODY_RESPONSE) {
+                                PmResponse *resp = env->response;
+                                if (resp->code == PODMUTATOR__V1__CODE__CODE_OK)
+                                        return EXIT_OK;
+                                fprintf(stderr, "pmctl: %s: %s\n", pm_code_name(resp->code), resp->message);
+                                return exit_code_of(resp->code);
+                        }
+                }
+        }
+}
+
+int verb_events(int argc, char **argv) {
+        static const struct option options[] = {
+                { "ns", required_argument, NULL, 'n' },
+                { "app", required_argument, NULL, 'a' },
+                { "since", required_argument, NULL, 's' },
+                {},
+        };
+        Podmutator__V1__WatchRequest watch = PODMUTATOR__V1__WATCH_REQUEST__INIT;
+        int c;
+        reset_getopt();
+        while ((c = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
+                switch (c) {
+                case 'n': watch.namespace_ = optarg; break;
+                case 'a': watch.app = optarg; break;
+                case 's':
+                        if (parse_since(optarg, &watch.since) < 0)
+                                return usage_error("events: --since takes 30s, 5m, 2h or nanoseconds since the epoch");
+                        break;
+                default: return EXIT_USAGE;
+                }
+        }
+        if (optind != argc)
+                return usage_error("events: unexpected argument \"%s\"", argv[optind]);
+
+        _cleanup_(pm_client_freep) PmClient *client = NULL;
+        int r = connect_pod(&client);
+        if (r < 0)
+                return -r;
+        PmRequest req = PODMUTATOR__V1__REQUEST__INIT;
+        req.call_case = PODMUTATOR__V1__REQUEST__CALL_WATCH;
+        req.watch = &watch;
+        PmEnvelope env = PODMUTATOR__V1__ENVELOPE__INIT;
+        env.call_id = pm_client_new_call_id(client);
+        env.body_case = PODMUTATOR__V1__ENVELOPE__BODY_REQUEST;
+        env.request = &req;
+        if (pm_client_queue(client, &env) < 0 || pm_client_flush(client) < 0) {
+                fprintf(stderr, "pmctl: cannot send the watch request\n");
+                return EXIT_UNAVAILABLE;
+        }
+        return watch_loop(client, env.call_id);
+}
+
+int verb_ps(int argc, char **argv) {
+        static const struct option options[] = {
+                { "ns", required_argument, NULL, 'n' },
+                {},
+        };
+        Podmutator__V1__AppRef ref = PODMUTATOR__V1__APP_REF__INIT;
+        int c;
+        reset_getopt();
+        while ((c = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
+                if (c != 'n')
+                        return EXIT_USAGE;
+                ref.namespace_ = optarg;
+        }
+        if (optind != argc - 1)
+                return usage_error("ps: expects exactly one APP");
+        ref.app = argv[optind];
+        Podmutator__V1__ProcessesRequest pr = PODMUTATOR__V1__PROCESSES_REQUEST__INIT;
+        pr.ref = &ref;
+        PmRequest req = PODMUTATOR__V1__REQUEST__INIT;
+        req.call_case = PODMUTATOR__V1__REQUEST__CALL_PROCESSES;
+        req.processes = &pr;
+        _cleanup_(pm_response_freep) PmResponse *resp = NULL;
+        int r = call(&req, &resp);
+        if (r != 0)
+                return r;
+        Podmutator__V1__ProcessesResponse *ps = resp->processes;
+        if (arg_json)
+                return pm_print_json_array((ProtobufCMessage *const *) ps->processes, ps->n_processes) < 0 ? EXIT_ERROR
+                                                                                                         : EXIT_OK;
+        printf("%-8s  %-12s  %-47s  %s\n", "PID", "USER", "UNIT", "COMMAND");
+        for (size_t i = 0; i < ps->n_processes; i++)
+                printf("%-8u  %-12s  %-47s  %s\n", ps->processes[i]->pid, ps->processes[i]->user,
+                       ps->processes[i]->unit, ps->processes[i]->command);
+        return EXIT_OK;
+}
