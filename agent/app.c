@@ -42,7 +42,8 @@ PmAppState pm_app_state(const App *a) {
         case UNIT_ACTIVATING:
                 return PODMUTATOR__V1__APP_STATE__APP_STATE_STARTING;
         case UNIT_ACTIVE:
-                return PODMUTATOR__V1__APP_STATE__APP_STATE_RUNNING;
+                return a->paused ? PODMUTATOR__V1__APP_STATE__APP_STATE_PAUSED
+                                 : PODMUTATOR__V1__APP_STATE__APP_STATE_RUNNING;
         case UNIT_DEACTIVATING:
                 return PODMUTATOR__V1__APP_STATE__APP_STATE_STOPPING;
         case UNIT_UNLOADED:

@@ -46,6 +46,8 @@ struct App {
         AppExit exit;
         bool removed;    /* out of the store; in-flight calls may still hold it */
         unsigned jobs_in_flight; /* Start/Stop calls of ours systemd has not finished */
+        bool paused;             /* frozen by systemd, or stopped by SIGSTOP */
+        bool paused_by_signal;   /* SIGSTOP: the pod's systemd has no freezer */
         unsigned sync_generation; /* the last sync that found its unit loaded */
         App *prev, *next; /* creation order */
 };

@@ -22,6 +22,8 @@ typedef struct UnitProps {
         int32_t code, status;
         uint32_t n_restarts;
         char result[32];
+        char freezer[16];
+        bool has_freezer;
         bool has_active, has_main_pid, has_start, has_exit, has_code, has_status, has_restarts, has_result;
 } UnitProps;
 
@@ -72,6 +74,8 @@ int pm_systemd_subscribe(Manager *m);
  * removed. Several calls may wait for the same job. */
 int pm_systemd_unit_job(Manager *m, const char *method, const char *unit, JobDone done, void *userdata);
 int pm_systemd_kill_unit(Manager *m, const char *unit, int sig);
+/* FreezeUnit or ThawUnit; done gets r < 0 and systemd's error if it failed. */
+int pm_systemd_freeze(Manager *m, const char *unit, bool freeze, JobDone done, void *userdata);
 /* A StartTransientUnit call for `unit`, its property array opened: the
  * caller appends (sv) properties, then hands it to pm_systemd_start_transient. */
 int pm_systemd_new_transient(Manager *m, const char *unit, sd_bus_message **ret);

@@ -20,6 +20,7 @@ typedef struct Op {
         uv_timer_t kill_timer;
         bool timer_armed;
         bool remove_after;
+        bool pausing; /* a pause (not a resume) */
 } Op;
 
 bool pm_app_is_active(const App *a) {
@@ -139,6 +140,11 @@ static void on_stopped(Manager *m, int r, const char *result, const char *error,
         }
 }
 
+static void on_thawed_for_stop(Manager *m, int r, const char *result, const char *error, void *userdata) {
+        if (r < 0)
+                pm_log_warning("cannot thaw a unit before stopping it: %s", strempty(error));
+}
+
 static void on_grace_expired(uv_timer_t *t) {
         Op *op = t->data;
         pm_log_info("app %s: grace period over, sending SIGKILL", op->app->id);
@@ -147,6 +153,12 @@ static void on_grace_expired(uv_timer_t *t) {
 
 static void stop_unit(Op *op, int64_t timeout_s) {
         App *a = op->app;
+        /* A paused app is let go first, so that it can die. */
+        if (a->paused && !a->paused_by_signal)
+                pm_systemd_freeze(op->m, a->unit, false, on_thawed_for_stop, NULL);
+        else if (a->paused)
+                pm_systemd_kill_unit(op->m, a->unit, SIGCONT);
+        a->paused = a->paused_by_signal = false;
         if (timeout_s < 0)
                 timeout_s = a->record->spec->stop_timeout_seconds ? a->record->spec->stop_timeout_seconds
                                                                   : PM_STOP_TIMEOUT_DEFAULT;
@@ -164,6 +176,50 @@ static void stop_unit(Op *op, int64_t timeout_s) {
         int r = pm_systemd_unit_job(op->m, "StopUnit", a->unit, on_stopped, op);
         if (r < 0)
                 on_stopped(op->m, r, NULL, strerror(-r), op);
+}
+
+static void pause_done(Op *op, bool pause) {
+        op->app->paused = pause;
+        if (!pause)
+                op->app->paused_by_signal = false;
+        pm_events_emit(op->m, op->app, pause ? "paused" : "resumed");
+        op_finish(op, OK_CODE, NULL);
+}
+
+static void on_frozen(Manager *m, int r, const char *result, const char *error, void *userdata) {
+        Op *op = userdata;
+        bool pause = op->pausing;
+        if (r < 0) {
+                /* No freezer in this pod: stop the processes by signal. */
+                pm_log_info("app %s: systemd cannot %s it (%s); using %s", op->app->id, pause ? "freeze" : "thaw",
+                            strempty(error), pause ? "SIGSTOP" : "SIGCONT");
+                pm_systemd_kill_unit(m, op->app->unit, pause ? SIGSTOP : SIGCONT);
+                op->app->paused_by_signal = pause;
+        }
+        pause_done(op, pause);
+}
+
+void pm_op_pause(Manager *m, App *a, bool pause, OpDone done, void *userdata) {
+        PmAppState st = pm_app_state(a);
+        PmAppState want = pause ? PODMUTATOR__V1__APP_STATE__APP_STATE_RUNNING : PODMUTATOR__V1__APP_STATE__APP_STATE_PAUSED;
+        if (st != want || a->jobs_in_flight > 0) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "app %s is not %s", a->id, pause ? "running" : "paused");
+                done(m, a, FAILED_PRECONDITION, msg, userdata);
+                return;
+        }
+        Op *op = op_new(m, a, done, userdata);
+        if (!op)
+                return;
+        op->pausing = pause;
+        if (!pause && a->paused_by_signal) {
+                pm_systemd_kill_unit(m, a->unit, SIGCONT);
+                pause_done(op, false);
+                return;
+        }
+        int r = pm_systemd_freeze(m, a->unit, pause, on_frozen, op);
+        if (r < 0)
+                on_frozen(m, r, NULL, strerror(-r), op);
 }
 
 void pm_op_stop(Manager *m, App *a, int64_t timeout_s, OpDone done, void *userdata) {

@@ -14,5 +14,9 @@ void pm_op_stop(Manager *m, App *a, int64_t timeout_s, OpDone done, void *userda
  * (SIGKILL) instead of refusing. */
 void pm_op_remove(Manager *m, App *a, bool force, OpDone done, void *userdata);
 
+/* Pause (freeze every process) or resume a running app: systemd's freezer,
+ * or SIGSTOP/SIGCONT to the unit's processes where the pod has none. */
+void pm_op_pause(Manager *m, App *a, bool pause, OpDone done, void *userdata);
+
 /* Units in these states have processes, or are about to. */
 bool pm_app_is_active(const App *a);

@@ -51,6 +51,8 @@ static void reply_status(Call *call, App *a) {
         Podmutator__V1__StopResponse pr = PODMUTATOR__V1__STOP_RESPONSE__INIT;
         Podmutator__V1__InjectResponse ir = PODMUTATOR__V1__INJECT_RESPONSE__INIT;
         Podmutator__V1__RemoveResponse rr = PODMUTATOR__V1__REMOVE_RESPONSE__INIT;
+        Podmutator__V1__PauseResponse pa = PODMUTATOR__V1__PAUSE_RESPONSE__INIT;
+        Podmutator__V1__ResumeResponse re = PODMUTATOR__V1__RESUME_RESPONSE__INIT;
         PmResponse resp = PODMUTATOR__V1__RESPONSE__INIT;
         resp.result_case = call->result_case;
         switch (call->result_case) {
@@ -59,6 +61,8 @@ static void reply_status(Call *call, App *a) {
         case RESULT(STOP): pr.status = &status, resp.stop = &pr; break;
         case RESULT(INJECT): ir.id = a->id, ir.status = &status, resp.inject = &ir; break;
         case RESULT(REMOVE): rr.id = a->id, resp.remove = &rr; break;
+        case RESULT(PAUSE): pa.status = &status, resp.pause = &pa; break;
+        case RESULT(RESUME): re.status = &status, resp.resume = &re; break;
         default: abort(); /* a handler set no result kind */
         }
         pm_call_reply(call, &resp);
@@ -300,6 +304,14 @@ static void handle_exec_sync(Call *call, const Podmutator__V1__ExecSyncRequest *
         pm_exec_launch(call, &w, &o, "pm-exec");
 }
 
+static void handle_pause(Call *call, const Podmutator__V1__AppRef *ref, bool pause) {
+        App *a = resolve(call, ref);
+        if (!a)
+                return;
+        call->result_case = pause ? RESULT(PAUSE) : RESULT(RESUME);
+        pm_op_pause(call->m, a, pause, on_op_done, call);
+}
+
 static void handle_processes(Call *call, const Podmutator__V1__ProcessesRequest *req) {
         App *a = resolve(call, req->ref);
         if (a)
@@ -429,6 +441,8 @@ void pm_rpc_dispatch(Call *call, PmRequest *req) {
         case PODMUTATOR__V1__REQUEST__CALL_EXEC_SYNC: handle_exec_sync(call, req->exec_sync); break;
         case PODMUTATOR__V1__REQUEST__CALL_WATCH: handle_watch(call, req->watch); break;
         case PODMUTATOR__V1__REQUEST__CALL_PROCESSES: handle_processes(call, req->processes); break;
+        case PODMUTATOR__V1__REQUEST__CALL_PAUSE: handle_pause(call, req->pause->ref, true); break;
+        case PODMUTATOR__V1__REQUEST__CALL_RESUME: handle_pause(call, req->resume->ref, false); break;
         default:
                 pm_call_fail(call, CODE(UNIMPLEMENTED),
                              "empty request, or a call this agent (version " PM_VERSION ") does not implement");

@@ -63,6 +63,10 @@ static int read_props(sd_bus_message *msg, UnitProps *p) {
                         r = sd_bus_message_read(msg, "v", "s", &s);
                         if (r >= 0)
                                 snprintf(key[0] == 'A' ? state : sub, sizeof(state), "%s", s);
+                } else if (streq(key, "FreezerState")) {
+                        r = sd_bus_message_read(msg, "v", "s", &s);
+                        if (r >= 0)
+                                snprintf(p->freezer, sizeof(p->freezer), "%s", s), p->has_freezer = true;
                 } else if (streq(key, "MainPID"))
                         r = sd_bus_message_read(msg, "v", "u", &p->main_pid), p->has_main_pid = true;
                 else if (streq(key, "ExecMainStartTimestamp"))
@@ -172,6 +176,9 @@ static int on_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_err
         }
         if (p.has_active)
                 a->active = p.active;
+        /* systemd's freezer is the truth, unless the agent paused by signal. */
+        if (p.has_freezer && !a->paused_by_signal)
+                a->paused = streq(p.freezer, "frozen") || streq(p.freezer, "freezing");
         if (streq(iface, SD_SERVICE))
                 apply_service_props(m, a, &p);
         return 0;
@@ -363,6 +370,26 @@ int pm_systemd_start_transient(Manager *m, sd_bus_message *msg, JobDone done, vo
 int pm_systemd_stop_unit_nowait(Manager *m, const char *unit) {
         return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit", NULL, NULL, "ss",
                                         unit, "replace");
+}
+
+static int on_freeze_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        MethodCall *c = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        c->done(c->m, e ? -EOPNOTSUPP : 0, NULL, e ? e->message : NULL, c->userdata);
+        free(c);
+        return 0;
+}
+
+int pm_systemd_freeze(Manager *m, const char *unit, bool freeze, JobDone done, void *userdata) {
+        MethodCall *c = malloc(sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        *c = (MethodCall){ .m = m, .done = done, .userdata = userdata };
+        int r = sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, freeze ? "FreezeUnit" : "ThawUnit",
+                                         on_freeze_reply, c, "s", unit);
+        if (r < 0)
+                free(c);
+        return r;
 }
 
 int pm_systemd_reset_failed(Manager *m, const char *unit) {

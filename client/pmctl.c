@@ -156,7 +156,13 @@ static int verb_simple(int argc, char **argv) {
         Podmutator__V1__StopRequest stop = PODMUTATOR__V1__STOP_REQUEST__INIT;
         Podmutator__V1__RemoveRequest rm = PODMUTATOR__V1__REMOVE_REQUEST__INIT;
         Podmutator__V1__StatusRequest status = PODMUTATOR__V1__STATUS_REQUEST__INIT;
-        if (streq(argv[0], "start")) {
+        Podmutator__V1__PauseRequest pause = PODMUTATOR__V1__PAUSE_REQUEST__INIT;
+        Podmutator__V1__ResumeRequest resume = PODMUTATOR__V1__RESUME_REQUEST__INIT;
+        if (streq(argv[0], "pause")) {
+                pause.ref = &ref, req.pause = &pause, req.call_case = PODMUTATOR__V1__REQUEST__CALL_PAUSE;
+        } else if (streq(argv[0], "resume")) {
+                resume.ref = &ref, req.resume = &resume, req.call_case = PODMUTATOR__V1__REQUEST__CALL_RESUME;
+        } else if (streq(argv[0], "start")) {
                 start.ref = &ref, req.start = &start, req.call_case = PODMUTATOR__V1__REQUEST__CALL_START;
         } else if (is_stop) {
                 stop.ref = &ref, req.stop = &stop, req.call_case = PODMUTATOR__V1__REQUEST__CALL_STOP;
@@ -181,6 +187,10 @@ static int verb_simple(int argc, char **argv) {
                 return arg_json ? print_status(resp->start->status) : (puts(resp->start->status->id), EXIT_OK);
         case PODMUTATOR__V1__RESPONSE__RESULT_STOP:
                 return arg_json ? print_status(resp->stop->status) : (puts(resp->stop->status->id), EXIT_OK);
+        case PODMUTATOR__V1__RESPONSE__RESULT_PAUSE:
+                return arg_json ? print_status(resp->pause->status) : (puts(resp->pause->status->id), EXIT_OK);
+        case PODMUTATOR__V1__RESPONSE__RESULT_RESUME:
+                return arg_json ? print_status(resp->resume->status) : (puts(resp->resume->status->id), EXIT_OK);
         case PODMUTATOR__V1__RESPONSE__RESULT_REMOVE:
                 if (arg_json)
                         return pm_print_json_message(&resp->remove->base) < 0 ? EXIT_ERROR : EXIT_OK;
@@ -504,7 +514,8 @@ static void help(void) {
                "  events [--ns NS] [--app APP] [--since 30s|5m|2h|NS]\n"
                "                                  stream app events (created, started, restarted,\n"
                "                                  exited, stopped, removed) until ^C; --json: a line each\n"
-               "  ps APP                          the processes of an app and of its exec sessions\n\n"
+               "  ps APP                          the processes of an app and of its exec sessions\n"
+               "  pause APP | resume APP          suspend every process of an app, and resume them\n\n"
                "APP is an id, a unique id prefix, or a name (in --ns, default \"default\").\n"
                "The pod is --pod NAME, else $PM_POD; --socket PATH names the control socket itself.\n"
                "--json prints machine-readable output.\n\n"
@@ -523,6 +534,7 @@ static const struct {
         { "stop", verb_simple },   { "rm", verb_simple },     { "status", verb_simple },
         { "ls", verb_ls },         { "info", verb_info },     { "exec", verb_exec },
         { "pipe", verb_pipe },     { "events", verb_events }, { "ps", verb_ps },
+        { "pause", verb_simple },  { "resume", verb_simple },
 };
 
 int main(int argc, char **argv) {

@@ -125,3 +125,49 @@ def test_ps_lists_an_app_process_and_its_child_and_exec_sessions(pod):
         ex.wait(timeout=10)
     r = pod.pmctl("ps", "nosuch", check=False)
     assert r.returncode == 4
+
+
+def cpu_ticks(pod, pid):
+    fields = pod.nsenter("cat", f"/proc/{pid}/stat").stdout.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_pause_stops_cpu_time_and_resume_restarts_it(pod):
+    pod.run("busy", "/bin/sh", "-c", "while :; do :; done")
+    pid = pod.status("busy")["pid"]
+    w = start_watch(pod, "--app", "busy")
+    try:
+        time.sleep(0.3)
+        pod.pmctl("pause", "busy")
+        assert pod.status("busy")["state"] == "paused"
+        t0 = cpu_ticks(pod, pid)
+        time.sleep(1.0)
+        assert cpu_ticks(pod, pid) - t0 <= 1, "a paused app kept running"
+        pod.pmctl("resume", "busy")
+        assert pod.status("busy")["state"] == "running"
+        t1 = cpu_ticks(pod, pid)
+        time.sleep(1.0)
+        assert cpu_ticks(pod, pid) - t1 >= 20, "a resumed app did not run again"
+        events = read_events(w, 2)
+    finally:
+        stop_watch(w)
+    assert [e["type"] for e in events] == ["paused", "resumed"]
+    # Pausing what is not running, resuming what is not paused: refused.
+    assert pod.pmctl("resume", "busy", check=False).returncode == 7
+    pod.run("done", "/bin/true")
+    pod.wait_state("done", "exited")
+    assert pod.pmctl("pause", "done", check=False).returncode == 7
+
+
+def test_paused_apps_can_be_stopped_and_removed(pod):
+    pod.run("p1", "/bin/sleep", "infinity")
+    pod.run("p2", "/bin/sleep", "infinity")
+    pod.pmctl("pause", "p1")
+    pod.pmctl("pause", "p2")
+    t0 = time.monotonic()
+    pod.pmctl("stop", "-t", "5", "p1")
+    assert time.monotonic() - t0 < 3
+    st = pod.status("p1")
+    assert (st["state"], st["exit_code"]) == ("exited", 143)
+    pod.pmctl("rm", "-f", "p2")
+    assert [a["name"] for a in pod.json("ls")] == ["p1"]
