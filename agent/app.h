@@ -48,6 +48,7 @@ struct App {
         unsigned jobs_in_flight; /* Start/Stop calls of ours systemd has not finished */
         bool paused;             /* frozen by systemd, or stopped by SIGSTOP */
         bool paused_by_signal;   /* SIGSTOP: the pod's systemd has no freezer */
+        uint64_t memory_peak_seen; /* by Stats, where the cgroup keeps no peak */
         unsigned sync_generation; /* the last sync that found its unit loaded */
         App *prev, *next; /* creation order */
 };

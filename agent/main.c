@@ -1,6 +1,8 @@
 /* podmutatord: the agent inside a pod. */
 #include <errno.h>
 #include <getopt.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,22 @@ static void on_stop_signal(uv_signal_t *h, int signum) {
         pm_log_info("signal %d: shutting down", signum);
         sd_notify(0, "STOPPING=1");
         uv_stop(m->loop);
+}
+
+/* What the pod's cgroup setup allows, read once at start-up. */
+static void read_cgroup_mode(Manager *m) {
+        struct statfs fs;
+        if (statfs("/sys/fs/cgroup", &fs) >= 0 && fs.f_type == CGROUP2_SUPER_MAGIC)
+                m->cgroup_mode = "unified";
+        else if (statfs("/sys/fs/cgroup/unified", &fs) >= 0 && fs.f_type == CGROUP2_SUPER_MAGIC)
+                m->cgroup_mode = "hybrid";
+        else
+                m->cgroup_mode = "legacy";
+        _cleanup_free_ char *controllers = NULL;
+        if (streq(m->cgroup_mode, "unified") &&
+            pm_read_file("/sys/fs/cgroup/system.slice/cgroup.subtree_control", 4096, &controllers, NULL) >= 0)
+                m->limits_enforced = strstr(controllers, "memory") && strstr(controllers, "cpu") &&
+                                     strstr(controllers, "pids");
 }
 
 static void on_manager_version(Manager *m) {
@@ -95,6 +113,7 @@ static int manager_start(Manager *m) {
         }
         /* One blocking read at start-up, before anything is served. */
         on_manager_version(m);
+        read_cgroup_mode(m);
         r = pm_systemd_subscribe(m);
         if (r >= 0)
                 r = pm_records_load_all(m);

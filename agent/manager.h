@@ -54,6 +54,8 @@ typedef struct Manager {
         char *state_dir;   /* apps/ and exit/ below it */
         char *unit_dir;    /* where app unit files go */
         char systemd_version[64];
+        const char *cgroup_mode;  /* unified, hybrid, legacy */
+        bool limits_enforced;
         int64_t started_at;
 
         uv_timer_t watchdog;

@@ -12,6 +12,7 @@
 #include "events.h"
 #include "exec.h"
 #include "processes.h"
+#include "stats.h"
 #include "log.h"
 #include "ops.h"
 #include "records.h"
@@ -312,6 +313,36 @@ static void handle_pause(Call *call, const Podmutator__V1__AppRef *ref, bool pau
         pm_op_pause(call->m, a, pause, on_op_done, call);
 }
 
+static void handle_stats(Call *call, const Podmutator__V1__StatsRequest *req) {
+        Store *st = &call->m->store;
+        const char *ns = req->ref ? req->ref->namespace_ : NULL;
+        App *one = NULL;
+        if (req->ref && !isempty(req->ref->app) && !(one = resolve(call, req->ref)))
+                return;
+        size_t max = one ? 1 : st->count;
+        _cleanup_free_ PmAppStats *items = calloc(max ? max : 1, sizeof(*items));
+        _cleanup_free_ PmAppStats **ptrs = calloc(max ? max : 1, sizeof(*ptrs));
+        if (!items || !ptrs) {
+                pm_call_fail(call, CODE(RESOURCE_EXHAUSTED), "out of memory");
+                return;
+        }
+        size_t n = 0;
+        for (App *a = one ? one : st->first; a && n < max; a = one ? NULL : a->next) {
+                if (!one && !isempty(ns) && !streq(ns, pm_spec_namespace(a->record->spec)))
+                        continue;
+                pm_stats_read(a, "/sys/fs/cgroup", &items[n]);
+                ptrs[n] = &items[n];
+                n++;
+        }
+        Podmutator__V1__StatsResponse sr = PODMUTATOR__V1__STATS_RESPONSE__INIT;
+        sr.n_apps = n;
+        sr.apps = ptrs;
+        PmResponse resp = PODMUTATOR__V1__RESPONSE__INIT;
+        resp.result_case = RESULT(STATS);
+        resp.stats = &sr;
+        pm_call_reply(call, &resp);
+}
+
 static void handle_processes(Call *call, const Podmutator__V1__ProcessesRequest *req) {
         App *a = resolve(call, req->ref);
         if (a)
@@ -422,6 +453,8 @@ static void handle_info(Call *call) {
         info.apps = (uint32_t) m->store.count;
         info.n_apps_by_state = n;
         info.apps_by_state = ptrs;
+        info.cgroup_mode = (char *) m->cgroup_mode;
+        info.limits_enforced = m->limits_enforced;
         PmResponse resp = PODMUTATOR__V1__RESPONSE__INIT;
         resp.result_case = RESULT(INFO);
         resp.info = &info;
@@ -442,6 +475,7 @@ void pm_rpc_dispatch(Call *call, PmRequest *req) {
         case PODMUTATOR__V1__REQUEST__CALL_WATCH: handle_watch(call, req->watch); break;
         case PODMUTATOR__V1__REQUEST__CALL_PROCESSES: handle_processes(call, req->processes); break;
         case PODMUTATOR__V1__REQUEST__CALL_PAUSE: handle_pause(call, req->pause->ref, true); break;
+        case PODMUTATOR__V1__REQUEST__CALL_STATS: handle_stats(call, req->stats); break;
         case PODMUTATOR__V1__REQUEST__CALL_RESUME: handle_pause(call, req->resume->ref, false); break;
         default:
                 pm_call_fail(call, CODE(UNIMPLEMENTED),

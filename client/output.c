@@ -117,9 +117,12 @@ void pm_print_info(const Podmutator__V1__InfoResponse *info) {
                "Protocol version: %u\n"
                "systemd version:  %s\n"
                "Agent uptime:     %llds\n"
+               "cgroup mode:      %s\n"
+               "Limits enforced:  %s\n"
                "Apps:             %u\n",
                info->pod_name, info->agent_version, info->protocol_version, info->systemd_version,
-               (long long) (info->uptime_ns / NSEC_PER_SEC), info->apps);
+               (long long) (info->uptime_ns / NSEC_PER_SEC), info->cgroup_mode,
+               info->limits_enforced ? "yes" : "no (no memory, cpu and pids controllers in this pod)", info->apps);
         for (size_t i = 0; i < info->n_apps_by_state; i++)
                 printf("  %-16s%u\n", info->apps_by_state[i]->key, info->apps_by_state[i]->value);
 }

@@ -515,7 +515,9 @@ static void help(void) {
                "                                  stream app events (created, started, restarted,\n"
                "                                  exited, stopped, removed) until ^C; --json: a line each\n"
                "  ps APP                          the processes of an app and of its exec sessions\n"
-               "  pause APP | resume APP          suspend every process of an app, and resume them\n\n"
+               "  pause APP | resume APP          suspend every process of an app, and resume them\n"
+               "  stats [--ns NS] [APP]           CPU %%, CPU time, memory now and peak, tasks\n"
+               "  top [--ns NS] [APP]             the same, refreshed every second until ^C\n\n"
                "APP is an id, a unique id prefix, or a name (in --ns, default \"default\").\n"
                "The pod is --pod NAME, else $PM_POD; --socket PATH names the control socket itself.\n"
                "--json prints machine-readable output.\n\n"
@@ -534,7 +536,8 @@ static const struct {
         { "stop", verb_simple },   { "rm", verb_simple },     { "status", verb_simple },
         { "ls", verb_ls },         { "info", verb_info },     { "exec", verb_exec },
         { "pipe", verb_pipe },     { "events", verb_events }, { "ps", verb_ps },
-        { "pause", verb_simple },  { "resume", verb_simple },
+        { "pause", verb_simple },  { "resume", verb_simple }, { "stats", verb_stats },
+        { "top", verb_stats },
 };
 
 int main(int argc, char **argv) {

@@ -47,6 +47,7 @@ int read_spec_file(const char *file, PmAppSpec **ret);
 /* watch.c */
 int verb_events(int argc, char **argv);
 int verb_ps(int argc, char **argv);
+int verb_stats(int argc, char **argv);
 
 /* exec.c */
 int verb_exec(int argc, char **argv);

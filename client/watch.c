@@ -182,3 +182,107 @@ int verb_ps(int argc, char **argv) {
                        ps->processes[i]->unit, ps->processes[i]->command);
         return EXIT_OK;
 }
+
+/* stats and top: two samples of every app, CPU % from their difference. */
+typedef Podmutator__V1__StatsResponse StatsResponse;
+typedef Podmutator__V1__AppStats AppStats;
+
+static int stats_call(PmClient *c, Podmutator__V1__AppRef *ref, PmResponse **ret) {
+        Podmutator__V1__StatsRequest sr = PODMUTATOR__V1__STATS_REQUEST__INIT;
+        sr.ref = ref;
+        PmRequest req = PODMUTATOR__V1__REQUEST__INIT;
+        req.call_case = PODMUTATOR__V1__REQUEST__CALL_STATS;
+        req.stats = &sr;
+        int r = pm_client_call(c, &req, ret);
+        if (r < 0) {
+                fprintf(stderr, "pmctl: the call failed: %s\n", strerror(-r));
+                return EXIT_UNAVAILABLE;
+        }
+        if ((*ret)->code != PODMUTATOR__V1__CODE__CODE_OK) {
+                fprintf(stderr, "pmctl: %s: %s\n", pm_code_name((*ret)->code), (*ret)->message);
+                int code = exit_code_of((*ret)->code);
+                pm_response_free(*ret);
+                *ret = NULL;
+                return code;
+        }
+        return 0;
+}
+
+static double cpu_percent(const StatsResponse *before, const AppStats *now) {
+        for (size_t i = 0; before && i < before->n_apps; i++) {
+                const AppStats *b = before->apps[i];
+                if (!streq(b->id, now->id) || now->sampled_at <= b->sampled_at || now->cpu_usage_ns < b->cpu_usage_ns)
+                        continue;
+                return 100.0 * (double) (now->cpu_usage_ns - b->cpu_usage_ns) /
+                       (double) (now->sampled_at - b->sampled_at);
+        }
+        return 0.0;
+}
+
+static void print_stats(const StatsResponse *before, const StatsResponse *now) {
+        if (arg_json) {
+                json_object *arr = json_object_new_array();
+                for (size_t i = 0; arr && i < now->n_apps; i++) {
+                        json_object *j = pm_message_to_json(&now->apps[i]->base);
+                        if (j)
+                                json_object_object_add(j, "cpu_percent",
+                                                       json_object_new_double(cpu_percent(before, now->apps[i])));
+                        json_object_array_add(arr, j);
+                }
+                printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
+                json_object_put(arr);
+                return;
+        }
+        printf("%-12s  %-24s  %-12s  %7s  %12s  %10s  %10s  %5s\n", "ID", "NAME", "NAMESPACE", "CPU %", "CPU TIME",
+               "MEMORY", "PEAK", "TASKS");
+        for (size_t i = 0; i < now->n_apps; i++) {
+                const AppStats *a = now->apps[i];
+                printf("%-12.12s  %-24s  %-12s  %7.1f  %11.2fs  %9.1fM  %9.1fM  %5u\n", a->id, a->name, a->namespace_,
+                       cpu_percent(before, a), (double) a->cpu_usage_ns / 1e9, (double) a->memory_bytes / 1048576.0,
+                       (double) a->memory_peak_bytes / 1048576.0, a->tasks);
+        }
+        fflush(stdout);
+}
+
+int verb_stats(int argc, char **argv) {
+        static const struct option options[] = {
+                { "ns", required_argument, NULL, 'n' },
+                {},
+        };
+        Podmutator__V1__AppRef ref = PODMUTATOR__V1__APP_REF__INIT;
+        bool top = streq(argv[0], "top");
+        int c;
+        reset_getopt();
+        while ((c = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
+                if (c != 'n')
+                        return EXIT_USAGE;
+                ref.namespace_ = optarg;
+        }
+        if (optind < argc - 1)
+                return usage_error("%s: expects at most one APP", argv[0]);
+        if (optind == argc - 1)
+                ref.app = argv[optind];
+
+        _cleanup_(pm_client_freep) PmClient *client = NULL;
+        int r = connect_pod(&client);
+        if (r < 0)
+                return -r;
+        _cleanup_(pm_response_freep) PmResponse *before = NULL;
+        r = stats_call(client, &ref, &before);
+        for (unsigned round = 0; r == 0; round++) {
+                /* The CPU % of a sample is over the time since the one before. */
+                usleep(top ? 1000000 : 500000);
+                PmResponse *now = NULL;
+                r = stats_call(client, &ref, &now);
+                if (r != 0)
+                        break;
+                if (top)
+                        printf("\033[H\033[2J");
+                print_stats(before->stats, now->stats);
+                pm_response_free(before);
+                before = now;
+                if (!top)
+                        break;
+        }
+        return r;
+}

@@ -171,3 +171,22 @@ def test_paused_apps_can_be_stopped_and_removed(pod):
     assert (st["state"], st["exit_code"]) == ("exited", 143)
     pod.pmctl("rm", "-f", "p2")
     assert [a["name"] for a in pod.json("ls")] == ["p1"]
+
+
+def test_stats_show_cpu_time_rising_and_memory_of_an_allocation(pod):
+    pod.run("spin", "/bin/sh", "-c", "while :; do :; done")
+    pod.run("mem", "/usr/bin/python3", "-c", "x = b'\\x01' * (50 << 20); import time; time.sleep(1000)")
+    time.sleep(1.0)
+    first = {a["name"]: a for a in pod.json("stats")}
+    time.sleep(1.0)
+    second = {a["name"]: a for a in pod.json("stats")}
+    assert second["spin"]["cpu_usage_ns"] > first["spin"]["cpu_usage_ns"] + 300_000_000
+    assert second["spin"]["cpu_percent"] > 30
+    mem = second["mem"]
+    assert 45 << 20 <= mem["memory_bytes"] <= 90 << 20, mem
+    assert mem["memory_peak_bytes"] >= mem["memory_bytes"]
+    assert mem["tasks"] >= 1
+    assert mem["memory_source"] in ("cgroup", "proc")
+    one = pod.json("stats", "spin")
+    assert [a["name"] for a in one] == ["spin"]
+    assert pod.pmctl("stats", "nosuch", check=False).returncode == 4

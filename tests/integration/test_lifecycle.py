@@ -21,6 +21,8 @@ def test_empty_pod_stays_up_and_answers(pod):
     assert info["apps"] == 0
     assert info["protocol_version"] == 1
     assert info["systemd_version"]
+    assert info["cgroup_mode"] in ("unified", "hybrid", "legacy")
+    assert isinstance(info["limits_enforced"], bool)
     assert pod.info()["state"] == "running"
     # The pod's systemd is fully up, and nothing in it failed.
     state = pod.nsenter("systemctl", "is-system-running", check=False).stdout.strip()
