@@ -91,9 +91,12 @@ static void conn_close(Conn *c) {
         if (c->closing)
                 return;
         c->closing = true;
-        /* Streams learn it first; each still ends its call later. */
-        for (Stream *s = c->streams; s; s = s->next)
+        /* Streams learn it first; each ends its call now or later, and
+         * ending it takes its Stream off the list. */
+        for (Stream *s = c->streams, *next; s; s = next) {
+                next = s->next;
                 s->ops->on_close(s->userdata);
+        }
         if (c->hangup_timer_open) {
                 c->hangup_timer_open = false;
                 uv_close((uv_handle_t *) &c->hangup_timer, on_hangup_timer_closed);

@@ -399,7 +399,8 @@ static void test_map_string_uint32_is_an_object_of_integers(void **state) {
         assert_int_equal(info->apps_by_state[1]->value, 1);
         assert_json_equal(&info->base, "{\"pod_name\":\"\",\"agent_version\":\"\",\"protocol_version\":0,"
                                        "\"systemd_version\":\"\",\"started_at\":0,\"uptime_ns\":0,\"apps\":4,"
-                                       "\"apps_by_state\":{\"running\":3,\"exited\":1}}");
+                                       "\"apps_by_state\":{\"running\":3,\"exited\":1},"
+                                       "\"cgroup_mode\":\"\",\"limits_enforced\":false}");
         protobuf_c_message_free_unpacked(&info->base, NULL);
 
         assert_rejected(&podmutator__v1__info_response__descriptor, "{\"apps_by_state\":{\"running\":-1}}",
