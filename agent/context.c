@@ -5,38 +5,29 @@
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "util.h"
 
 #define DEFAULT_SEARCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-_printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return r;
-}
-
 int pm_context_check_rootfs(Manager *m, const char *rootfs, char **ret_resolved, char **ret_error) {
         char resolved[PATH_MAX];
         if (!realpath(rootfs, resolved))
-                return fail(ret_error, -EINVAL, "rootfs: %s: %s", rootfs, strerror(errno));
+                return pm_errorf(ret_error, -EINVAL, "rootfs: %s: %s", rootfs, strerror(errno));
         struct stat st;
         if (stat(resolved, &st) < 0 || !S_ISDIR(st.st_mode))
-                return fail(ret_error, -EINVAL, "rootfs: %s is not a directory", rootfs);
+                return pm_errorf(ret_error, -EINVAL, "rootfs: %s is not a directory", rootfs);
         const char *guarded[] = { m->control_dir, m->state_dir };
         for (size_t i = 0; i < ELEMENTSOF(guarded); i++) {
                 size_t n = strlen(resolved), g = strlen(guarded[i]);
                 bool inside = strncmp(resolved, guarded[i], g) == 0 && (resolved[g] == '/' || resolved[g] == '\0');
                 bool above = !streq(resolved, "/") && strncmp(guarded[i], resolved, n) == 0 && guarded[i][n] == '/';
                 if (inside || above)
-                        return fail(ret_error, -EPERM, "rootfs: %s would expose the agent's %s", rootfs,
+                        return pm_errorf(ret_error, -EPERM, "rootfs: %s would expose the agent's %s", rootfs,
                                     guarded[i]);
         }
         *ret_resolved = strdup(streq(resolved, "/") ? "" : resolved);

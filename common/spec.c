@@ -1,25 +1,14 @@
 #include "spec.h"
 
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "util.h"
 
 typedef Podmutator__V1__AppSpec__EnvEntry EnvEntry;
 typedef Podmutator__V1__AppSpec__LabelsEntry LabelsEntry;
-
-_printf_(2, 3) static int fail(char **ret_error, const char *fmt, ...) {
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return -EINVAL;
-}
 
 const char *pm_spec_namespace(const PmAppSpec *spec) {
         return isempty(spec->namespace_) ? PM_DEFAULT_NAMESPACE : spec->namespace_;
@@ -82,97 +71,97 @@ static bool env_key_valid(const char *s) {
 static int check_path(const char *field, const char *p, char **ret_error) {
         size_t n = strlen(p);
         if (p[0] != '/')
-                return fail(ret_error, "%s: must be an absolute path", field);
+                return pm_errorf(ret_error, -EINVAL, "%s: must be an absolute path", field);
         if (n > PM_PATH_MAX)
-                return fail(ret_error, "%s: longer than %u bytes", field, PM_PATH_MAX);
+                return pm_errorf(ret_error, -EINVAL, "%s: longer than %u bytes", field, PM_PATH_MAX);
         if (!pm_utf8_valid(p, n) || has_control_chars(p) || strchr(p, '\\'))
-                return fail(ret_error, "%s: control characters, backslashes and invalid UTF-8 are not allowed",
+                return pm_errorf(ret_error, -EINVAL, "%s: control characters, backslashes and invalid UTF-8 are not allowed",
                             field);
         if (p[n - 1] == ' ' || p[n - 1] == '\t')
-                return fail(ret_error, "%s: trailing whitespace is not allowed", field);
+                return pm_errorf(ret_error, -EINVAL, "%s: trailing whitespace is not allowed", field);
         for (const char *c = p; (c = strchr(c, '/')); c++) {
                 size_t len = strcspn(c + 1, "/");
                 if ((len == 1 && c[1] == '.') || (len == 2 && c[1] == '.' && c[2] == '.'))
-                        return fail(ret_error, "%s: \".\" and \"..\" components are not allowed", field);
+                        return pm_errorf(ret_error, -EINVAL, "%s: \".\" and \"..\" components are not allowed", field);
         }
         return 0;
 }
 
 int pm_argv_validate(char *const *argv, size_t n_argv, char **ret_error) {
         if (n_argv == 0)
-                return fail(ret_error, "argv: must name a command");
+                return pm_errorf(ret_error, -EINVAL, "argv: must name a command");
         if (n_argv > PM_ARGV_MAX)
-                return fail(ret_error, "argv: more than %d arguments", PM_ARGV_MAX);
+                return pm_errorf(ret_error, -EINVAL, "argv: more than %d arguments", PM_ARGV_MAX);
         size_t total = 0;
         for (size_t i = 0; i < n_argv; i++) {
                 const char *a = argv[i];
                 size_t n = strlen(a);
                 if (!pm_utf8_valid(a, n))
-                        return fail(ret_error, "argv[%zu]: not valid UTF-8", i);
+                        return pm_errorf(ret_error, -EINVAL, "argv[%zu]: not valid UTF-8", i);
                 total += n + 1;
         }
         if (total > PM_ARGV_BYTES_MAX)
-                return fail(ret_error, "argv: longer than %u bytes in all", PM_ARGV_BYTES_MAX);
+                return pm_errorf(ret_error, -EINVAL, "argv: longer than %u bytes in all", PM_ARGV_BYTES_MAX);
         /* systemd reads prefix characters (@-:+!) off the first word, so the
          * command must start like a path or a plain name. */
         const char *cmd = argv[0];
         if (!(cmd[0] == '/' || (cmd[0] >= 'a' && cmd[0] <= 'z') || (cmd[0] >= 'A' && cmd[0] <= 'Z') ||
               (cmd[0] >= '0' && cmd[0] <= '9') || cmd[0] == '_' || cmd[0] == '.'))
-                return fail(ret_error, "argv[0]: must be an absolute path or a command name, got \"%.64s\"", cmd);
+                return pm_errorf(ret_error, -EINVAL, "argv[0]: must be an absolute path or a command name, got \"%.64s\"", cmd);
         /* What systemd refuses in an executable, refused here, before a
          * unit is written: special characters, and paths that are no file. */
         if (has_control_chars(cmd) || strpbrk(cmd, "\\\"'$"))
-                return fail(ret_error, "argv[0]: control characters, quotes, '$' and backslashes are not allowed in the command");
+                return pm_errorf(ret_error, -EINVAL, "argv[0]: control characters, quotes, '$' and backslashes are not allowed in the command");
         if (cmd[0] != '/' && strchr(cmd, '/'))
-                return fail(ret_error, "argv[0]: a relative path is ambiguous; give an absolute path or a bare name");
+                return pm_errorf(ret_error, -EINVAL, "argv[0]: a relative path is ambiguous; give an absolute path or a bare name");
         size_t n = strlen(cmd);
         const char *base = strrchr(cmd, '/') ? strrchr(cmd, '/') + 1 : cmd;
         if (cmd[n - 1] == '/' || streq(base, ".") || streq(base, ".."))
-                return fail(ret_error, "argv[0]: \"%.64s\" names a directory, not a command", cmd);
+                return pm_errorf(ret_error, -EINVAL, "argv[0]: \"%.64s\" names a directory, not a command", cmd);
         if (n > PM_PATH_MAX || strlen(base) > 255)
-                return fail(ret_error, "argv[0]: the command is too long (a path of at most %d bytes, names of at most 255)",
+                return pm_errorf(ret_error, -EINVAL, "argv[0]: the command is too long (a path of at most %d bytes, names of at most 255)",
                             PM_PATH_MAX);
         return 0;
 }
 
 int pm_env_validate(EnvEntry *const *env, size_t n_env, char **ret_error) {
         if (n_env > PM_ENV_MAX)
-                return fail(ret_error, "env: more than %d variables", PM_ENV_MAX);
+                return pm_errorf(ret_error, -EINVAL, "env: more than %d variables", PM_ENV_MAX);
         size_t total = 0;
         for (size_t i = 0; i < n_env; i++) {
                 const EnvEntry *e = env[i];
                 if (!env_key_valid(e->key))
-                        return fail(ret_error, "env: invalid variable name \"%.64s\" (letters, digits, '_', not starting with a digit)",
+                        return pm_errorf(ret_error, -EINVAL, "env: invalid variable name \"%.64s\" (letters, digits, '_', not starting with a digit)",
                                     e->key);
                 size_t n = strlen(e->value);
                 if (!pm_utf8_valid(e->value, n))
-                        return fail(ret_error, "env.%s: not valid UTF-8", e->key);
+                        return pm_errorf(ret_error, -EINVAL, "env.%s: not valid UTF-8", e->key);
                 total += strlen(e->key) + n + 2;
         }
         if (total > PM_ENV_BYTES_MAX)
-                return fail(ret_error, "env: longer than %u bytes in all", PM_ENV_BYTES_MAX);
+                return pm_errorf(ret_error, -EINVAL, "env: longer than %u bytes in all", PM_ENV_BYTES_MAX);
         return 0;
 }
 
 static int check_map(const char *field, LabelsEntry *const *entries, size_t n_entries, size_t value_max,
                      size_t bytes_max, char **ret_error) {
         if (n_entries > PM_LABELS_MAX)
-                return fail(ret_error, "%s: more than %d entries", field, PM_LABELS_MAX);
+                return pm_errorf(ret_error, -EINVAL, "%s: more than %d entries", field, PM_LABELS_MAX);
         size_t total = 0;
         for (size_t i = 0; i < n_entries; i++) {
                 const LabelsEntry *e = entries[i];
                 if (!pm_label_key_valid(e->key))
-                        return fail(ret_error, "%s: invalid key \"%.64s\" (1-%d of [A-Za-z0-9._/-])", field, e->key,
+                        return pm_errorf(ret_error, -EINVAL, "%s: invalid key \"%.64s\" (1-%d of [A-Za-z0-9._/-])", field, e->key,
                                     PM_LABEL_KEY_MAX);
                 size_t n = strlen(e->value);
                 if (n > value_max)
-                        return fail(ret_error, "%s.%s: value longer than %zu bytes", field, e->key, value_max);
+                        return pm_errorf(ret_error, -EINVAL, "%s.%s: value longer than %zu bytes", field, e->key, value_max);
                 if (!pm_utf8_valid(e->value, n))
-                        return fail(ret_error, "%s.%s: not valid UTF-8", field, e->key);
+                        return pm_errorf(ret_error, -EINVAL, "%s.%s: not valid UTF-8", field, e->key);
                 total += strlen(e->key) + n;
         }
         if (total > bytes_max)
-                return fail(ret_error, "%s: longer than %zu bytes in all", field, bytes_max);
+                return pm_errorf(ret_error, -EINVAL, "%s: longer than %zu bytes in all", field, bytes_max);
         return 0;
 }
 
@@ -180,10 +169,10 @@ int pm_spec_validate(const PmAppSpec *spec, char **ret_error) {
         int r;
 
         if (!pm_dns_label_valid(spec->name))
-                return fail(ret_error, "name: \"%.64s\" is not a lowercase DNS label (a-z, 0-9, '-', at most 63)",
+                return pm_errorf(ret_error, -EINVAL, "name: \"%.64s\" is not a lowercase DNS label (a-z, 0-9, '-', at most 63)",
                             spec->name);
         if (!isempty(spec->namespace_) && !pm_dns_label_valid(spec->namespace_))
-                return fail(ret_error, "namespace: \"%.64s\" is not a lowercase DNS label (a-z, 0-9, '-', at most 63)",
+                return pm_errorf(ret_error, -EINVAL, "namespace: \"%.64s\" is not a lowercase DNS label (a-z, 0-9, '-', at most 63)",
                             spec->namespace_);
         r = pm_argv_validate(spec->argv, spec->n_argv, ret_error);
         if (r < 0)
@@ -196,9 +185,9 @@ int pm_spec_validate(const PmAppSpec *spec, char **ret_error) {
         if (!isempty(spec->rootfs) && (r = check_path("rootfs", spec->rootfs, ret_error)) < 0)
                 return r;
         if (!isempty(spec->user) && !pm_user_name_valid(spec->user))
-                return fail(ret_error, "user: \"%.64s\" is not a user name or numeric uid", spec->user);
+                return pm_errorf(ret_error, -EINVAL, "user: \"%.64s\" is not a user name or numeric uid", spec->user);
         if (!isempty(spec->group) && !pm_user_name_valid(spec->group))
-                return fail(ret_error, "group: \"%.64s\" is not a group name or numeric gid", spec->group);
+                return pm_errorf(ret_error, -EINVAL, "group: \"%.64s\" is not a group name or numeric gid", spec->group);
         r = check_map("labels", (LabelsEntry *const *) spec->labels, spec->n_labels, PM_LABEL_VALUE_MAX,
                       PM_LABELS_MAX * (PM_LABEL_KEY_MAX + PM_LABEL_VALUE_MAX), ret_error);
         if (r < 0)
@@ -208,11 +197,11 @@ int pm_spec_validate(const PmAppSpec *spec, char **ret_error) {
         if (r < 0)
                 return r;
         if (spec->restart > PODMUTATOR__V1__RESTART_POLICY__RESTART_POLICY_ALWAYS)
-                return fail(ret_error, "restart: unknown policy %d", (int) spec->restart);
+                return pm_errorf(ret_error, -EINVAL, "restart: unknown policy %d", (int) spec->restart);
         if (!isempty(spec->stop_signal) && pm_signal_from_name(spec->stop_signal) < 0)
-                return fail(ret_error, "stop_signal: unknown signal \"%.32s\"", spec->stop_signal);
+                return pm_errorf(ret_error, -EINVAL, "stop_signal: unknown signal \"%.32s\"", spec->stop_signal);
         if (spec->stop_timeout_seconds > PM_STOP_TIMEOUT_MAX)
-                return fail(ret_error, "stop_timeout_seconds: at most %u", PM_STOP_TIMEOUT_MAX);
+                return pm_errorf(ret_error, -EINVAL, "stop_timeout_seconds: at most %u", PM_STOP_TIMEOUT_MAX);
         return 0;
 }
 

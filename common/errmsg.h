@@ -1,5 +1,5 @@
 /* Messages for a person, built once at the place that understands the
- * failure and printed once by the verb that called it. */
+ * failure and printed (or sent) once by the boundary that called it. */
 #pragma once
 
 #include "util.h"
