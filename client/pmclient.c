@@ -56,49 +56,25 @@ static int64_t deadline_of(const PmClient *c) {
         return pm_now_monotonic_ns() + (int64_t) c->timeout_ms * 1000000;
 }
 
+/* The blocking forms of queue/flush and receive, bounded by the timeout. */
 static int send_envelope(PmClient *c, const PmEnvelope *env) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t size;
-        int r = pm_frame_encode(env, &buf, &size);
-        if (r < 0)
-                return r;
-
+        int r = pm_client_queue(c, env);
         int64_t deadline = deadline_of(c);
-        for (size_t off = 0; off < size;) {
-                ssize_t n = send(c->fd, buf + off, size - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        while (r >= 0 && pm_client_queued(c) > 0) {
+                r = pm_client_flush(c);
+                if (r >= 0 && pm_client_queued(c) > 0)
                         r = wait_fd(c->fd, POLLOUT, deadline);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                if (n < 0)
-                        return -errno;
-                off += (size_t) n;
         }
-        return 0;
+        return r;
 }
 
 static int recv_envelope(PmClient *c, PmEnvelope **ret) {
         int64_t deadline = deadline_of(c);
         for (;;) {
-                int r = pm_frame_reader_next(&c->reader, ret);
+                int r = pm_client_receive(c, ret);
                 if (r != 0)
                         return r < 0 ? r : 0;
-
-                uint8_t buf[65536];
-                ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-                if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-                        r = wait_fd(c->fd, POLLIN, deadline);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -ECONNRESET;
-                r = pm_frame_reader_feed(&c->reader, buf, (size_t) n);
+                r = wait_fd(c->fd, POLLIN, deadline);
                 if (r < 0)
                         return r;
         }
