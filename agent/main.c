@@ -1,8 +1,6 @@
 /* podmutatord: the agent inside a pod. */
 #include <errno.h>
 #include <getopt.h>
-#include <linux/magic.h>
-#include <sys/vfs.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,15 +39,10 @@ static void on_stop_signal(uv_signal_t *h, int signum) {
 
 /* What the pod's cgroup setup allows, read once at start-up. */
 static void read_cgroup_mode(Manager *m) {
-        struct statfs fs;
-        if (statfs("/sys/fs/cgroup", &fs) >= 0 && fs.f_type == CGROUP2_SUPER_MAGIC)
-                m->cgroup_mode = "unified";
-        else if (statfs("/sys/fs/cgroup/unified", &fs) >= 0 && fs.f_type == CGROUP2_SUPER_MAGIC)
-                m->cgroup_mode = "hybrid";
-        else
-                m->cgroup_mode = "legacy";
+        PmCgroupMode mode = pm_cgroup_mode();
+        m->cgroup_mode = pm_cgroup_mode_name(mode);
         _cleanup_free_ char *controllers = NULL;
-        if (streq(m->cgroup_mode, "unified") &&
+        if (mode == PM_CGROUP_UNIFIED &&
             pm_read_file("/sys/fs/cgroup/system.slice/cgroup.subtree_control", 4096, &controllers, NULL) >= 0)
                 m->limits_enforced = strstr(controllers, "memory") && strstr(controllers, "cpu") &&
                                      strstr(controllers, "pids");

@@ -3,8 +3,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 
 static int64_t clock_ns(clockid_t id) {
@@ -194,6 +196,23 @@ int pm_random_hex(char *buf, size_t len) {
         for (size_t i = 0; i < len; i++)
                 sprintf(buf + 2 * i, "%02x", raw[i]);
         return 0;
+}
+
+static bool is_cgroup2(const char *path) {
+        struct statfs fs;
+        return statfs(path, &fs) >= 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+PmCgroupMode pm_cgroup_mode(void) {
+        if (is_cgroup2("/sys/fs/cgroup"))
+                return PM_CGROUP_UNIFIED;
+        if (is_cgroup2("/sys/fs/cgroup/unified"))
+                return PM_CGROUP_HYBRID;
+        return PM_CGROUP_LEGACY;
+}
+
+const char *pm_cgroup_mode_name(PmCgroupMode mode) {
+        return mode == PM_CGROUP_UNIFIED ? "unified" : mode == PM_CGROUP_HYBRID ? "hybrid" : "legacy";
 }
 
 bool pm_dns_label_valid(const char *s) {

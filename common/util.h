@@ -98,6 +98,17 @@ int pm_rm_rf(const char *path);
 /* Fills buf with len random bytes as 2*len lowercase hex digits + NUL. */
 int pm_random_hex(char *buf, size_t len);
 
+/* The cgroup hierarchy this process sees: cgroup2 alone at /sys/fs/cgroup
+ * (unified), cgroup2 at /sys/fs/cgroup/unified beside v1 ones (hybrid), or
+ * v1 only (legacy). */
+typedef enum PmCgroupMode {
+        PM_CGROUP_LEGACY,
+        PM_CGROUP_HYBRID,
+        PM_CGROUP_UNIFIED,
+} PmCgroupMode;
+PmCgroupMode pm_cgroup_mode(void);
+const char *pm_cgroup_mode_name(PmCgroupMode mode);
+
 /* A lowercase DNS label: [a-z0-9]([-a-z0-9]{0,61}[a-z0-9])? */
 bool pm_dns_label_valid(const char *s);
 

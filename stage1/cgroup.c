@@ -13,9 +13,9 @@
 
 #include "util.h"
 
-static bool is_fs(const char *path, long magic) {
+static bool is_cgroup_v1(const char *path) {
         struct statfs fs;
-        return statfs(path, &fs) >= 0 && fs.f_type == magic;
+        return statfs(path, &fs) >= 0 && fs.f_type == CGROUP_SUPER_MAGIC;
 }
 
 /* Our path in a hierarchy, from /proc/self/cgroup: the line whose
@@ -54,12 +54,13 @@ static void enter(const char *mount, const char *controllers, const char *name, 
 
 void pm_cgroup_enter_own(const char *name, const char *record_path) {
         _cleanup_fclose_ FILE *record = fopen(record_path, "we");
-        if (is_fs("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC))
+        PmCgroupMode mode = pm_cgroup_mode();
+        if (mode == PM_CGROUP_UNIFIED)
                 enter("/sys/fs/cgroup", "", name, record);
         else {
-                if (is_fs("/sys/fs/cgroup/unified", CGROUP2_SUPER_MAGIC))
+                if (mode == PM_CGROUP_HYBRID)
                         enter("/sys/fs/cgroup/unified", "", name, record);
-                if (is_fs("/sys/fs/cgroup/systemd", CGROUP_SUPER_MAGIC))
+                if (is_cgroup_v1("/sys/fs/cgroup/systemd"))
                         enter("/sys/fs/cgroup/systemd", "name=systemd", name, record);
         }
 }

@@ -1,7 +1,5 @@
 #include "nspawn.h"
 
-#include <linux/magic.h>
-#include <sys/vfs.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/close_range.h>
@@ -158,14 +156,6 @@ static int build_argv(const PmNspawnConfig *c, char ***ret) {
         return 0;
 }
 
-/* Whether the node has a cgroup2 hierarchy nspawn can hand to the pod:
- * pure cgroup2 at /sys/fs/cgroup, or hybrid with it at .../unified. */
-static bool node_has_cgroup2(void) {
-        struct statfs fs;
-        return (statfs("/sys/fs/cgroup", &fs) >= 0 && fs.f_type == CGROUP2_SUPER_MAGIC) ||
-               (statfs("/sys/fs/cgroup/unified", &fs) >= 0 && fs.f_type == CGROUP2_SUPER_MAGIC);
-}
-
 static int build_env(char ***ret) {
         _cleanup_strv_free_ char **env = NULL;
         const char *path = getenv("PATH");
@@ -186,7 +176,7 @@ static int build_env(char ***ret) {
          * from cgroup2 notifications; on a legacy hierarchy inside a
          * container it may never learn it, and a stop hangs. So the pod
          * gets cgroup2 whenever the node has it, unless the user chose. */
-        if (!getenv("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY") && node_has_cgroup2()) {
+        if (!getenv("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY") && pm_cgroup_mode() != PM_CGROUP_LEGACY) {
                 r = strv_push(&env, &n, strdup("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1"));
                 if (r < 0)
                         return r;
