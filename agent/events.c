@@ -113,17 +113,10 @@ void pm_events_emit(Manager *m, const App *a, const char *type) {
 }
 
 static void on_watch_cancel(void *userdata) { watcher_end(userdata, CODE(OK), NULL); }
-static void on_watch_ignore_data(void *userdata, uint32_t fd, const uint8_t *data, size_t size) {}
-static void on_watch_ignore_end(void *userdata, uint32_t fd) {}
-static void on_watch_ignore_resize(void *userdata, uint32_t rows, uint32_t cols) {}
-static void on_watch_drain(void *userdata) {}
 
+/* A watch takes no data; it ends on Cancel or when the client goes. */
 static const StreamOps watch_ops = {
-        .on_data = on_watch_ignore_data,
-        .on_end = on_watch_ignore_end,
-        .on_resize = on_watch_ignore_resize,
         .on_cancel = on_watch_cancel,
-        .on_drain = on_watch_drain,
         .on_close = on_watch_cancel,
 };
 

@@ -124,7 +124,8 @@ static void on_written(uv_write_t *req, int status) {
                 c->drain_wanted = false;
                 for (Stream *s = c->streams, *next; s; s = next) {
                         next = s->next;
-                        s->ops->on_drain(s->userdata);
+                        if (s->ops->on_drain)
+                                s->ops->on_drain(s->userdata);
                 }
         }
         conn_unref(c);
@@ -324,11 +325,16 @@ static void handle_stream_frame(Conn *c, PmEnvelope *env) {
         }
         switch (env->body_case) {
         case PODMUTATOR__V1__ENVELOPE__BODY_DATA:
-                s->ops->on_data(s->userdata, env->data->fd, env->data->data.data, env->data->data.len);
+                if (s->ops->on_data)
+                        s->ops->on_data(s->userdata, env->data->fd, env->data->data.data, env->data->data.len);
                 break;
-        case PODMUTATOR__V1__ENVELOPE__BODY_END: s->ops->on_end(s->userdata, env->end->fd); break;
+        case PODMUTATOR__V1__ENVELOPE__BODY_END:
+                if (s->ops->on_end)
+                        s->ops->on_end(s->userdata, env->end->fd);
+                break;
         case PODMUTATOR__V1__ENVELOPE__BODY_RESIZE:
-                s->ops->on_resize(s->userdata, env->resize->rows, env->resize->cols);
+                if (s->ops->on_resize)
+                        s->ops->on_resize(s->userdata, env->resize->rows, env->resize->cols);
                 break;
         case PODMUTATOR__V1__ENVELOPE__BODY_CANCEL: s->ops->on_cancel(s->userdata); break;
         default:

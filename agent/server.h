@@ -39,7 +39,9 @@ void pm_server_stop(Manager *m);
 void pm_call_reply(Call *call, PmResponse *resp);
 _printf_(3, 4) void pm_call_fail(Call *call, PmCode code, const char *fmt, ...);
 
-/* A streaming call (Exec) gets the stream frames of its call id. */
+/* A streaming call (Exec, Watch) gets the stream frames of its call id.
+ * on_cancel and on_close are required; a NULL one of the others ignores
+ * what it would be told. */
 typedef struct StreamOps {
         void (*on_data)(void *userdata, uint32_t fd, const uint8_t *data, size_t size);
         void (*on_end)(void *userdata, uint32_t fd);
