@@ -83,8 +83,12 @@ int call(PmRequest *req, PmResponse **ret) {
         int r = connect_pod(&c);
         if (r < 0)
                 return -r;
+        return call_on(c, req, ret);
+}
+
+int call_on(PmClient *c, PmRequest *req, PmResponse **ret) {
         PmResponse *resp = NULL;
-        r = pm_client_call(c, req, &resp);
+        int r = pm_client_call(c, req, &resp);
         if (r < 0) {
                 fprintf(stderr, "pmctl: the call failed: %s\n", strerror(-r));
                 return r == -ETIMEDOUT ? EXIT_DEADLINE : EXIT_UNAVAILABLE;

@@ -37,6 +37,8 @@ int exit_code_of(PmCode code);
 int connect_pod(PmClient **ret);
 /* One call; 0 with *ret, or an exit code (message printed). */
 int call(PmRequest *req, PmResponse **ret);
+/* The same on a connection the caller keeps. */
+int call_on(PmClient *c, PmRequest *req, PmResponse **ret);
 void reset_getopt(void);
 /* A KEY=VALUE argument as a new map entry of the given descriptor. */
 int add_pair(const char *what, const char *arg, ProtobufCMessage ***entries, size_t *n,

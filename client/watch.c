@@ -193,19 +193,7 @@ static int stats_call(PmClient *c, Podmutator__V1__AppRef *ref, PmResponse **ret
         PmRequest req = PODMUTATOR__V1__REQUEST__INIT;
         req.call_case = PODMUTATOR__V1__REQUEST__CALL_STATS;
         req.stats = &sr;
-        int r = pm_client_call(c, &req, ret);
-        if (r < 0) {
-                fprintf(stderr, "pmctl: the call failed: %s\n", strerror(-r));
-                return EXIT_UNAVAILABLE;
-        }
-        if ((*ret)->code != PODMUTATOR__V1__CODE__CODE_OK) {
-                fprintf(stderr, "pmctl: %s: %s\n", pm_code_name((*ret)->code), (*ret)->message);
-                int code = exit_code_of((*ret)->code);
-                pm_response_free(*ret);
-                *ret = NULL;
-                return code;
-        }
-        return 0;
+        return call_on(c, &req, ret);
 }
 
 static double cpu_percent(const StatsResponse *before, const AppStats *now) {
