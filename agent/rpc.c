@@ -3,7 +3,6 @@
  * operation needs later is copied or resolved before that. */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>

@@ -256,18 +256,6 @@ void pm_call_attach_stream(Call *call, const StreamOps *ops, void *userdata) {
         call->conn->streams = s;
 }
 
-int pm_call_send_data(Call *call, uint32_t fd, const void *data, size_t size) {
-        Podmutator__V1__StreamData d = PODMUTATOR__V1__STREAM_DATA__INIT;
-        d.fd = fd;
-        d.data.data = (uint8_t *) data;
-        d.data.len = size;
-        PmEnvelope env = PODMUTATOR__V1__ENVELOPE__INIT;
-        env.call_id = call->id;
-        env.body_case = PODMUTATOR__V1__ENVELOPE__BODY_DATA;
-        env.data = &d;
-        return conn_send(call->conn, &env);
-}
-
 int pm_call_send(Call *call, PmEnvelope *env) {
         env->call_id = call->id;
         return conn_send(call->conn, env);

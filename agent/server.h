@@ -54,11 +54,10 @@ typedef struct StreamOps {
 } StreamOps;
 
 void pm_call_attach_stream(Call *call, const StreamOps *ops, void *userdata);
-int pm_call_send_data(Call *call, uint32_t fd, const void *data, size_t size);
 /* Sends env (a stream frame such as an event) on the call's id. */
 int pm_call_send(Call *call, PmEnvelope *env);
-/* The same without a copy: the data is at buf + PM_FRAME_DATA_HEADROOM, and
- * buf (malloc()ed) is the send's to free. */
+/* Sends StreamData of stream fd without a copy: the data is at
+ * buf + PM_FRAME_DATA_HEADROOM, and buf (malloc()ed) is the send's to free. */
 int pm_call_send_data_buffer(Call *call, uint32_t fd, uint8_t *buf, size_t size);
 /* True while the client has more than PM_BACKLOG_HIGH unsent bytes. */
 bool pm_call_backlogged(Call *call);
