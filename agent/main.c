@@ -13,6 +13,7 @@
 #include "ops.h"
 #include "paths.h"
 #include "records.h"
+#include "slots.h"
 #include "server.h"
 #include "util.h"
 
@@ -104,6 +105,9 @@ static int manager_start(Manager *m) {
                 pm_log_error("cannot connect to the pod's systemd: %s", strerror(-r));
                 return r;
         }
+        r = pm_slots_init(m);
+        if (r < 0)
+                return r;
         /* One blocking read at start-up, before anything is served. */
         on_manager_version(m);
         read_cgroup_mode(m);
@@ -123,6 +127,7 @@ static void manager_done(Manager *m) {
                 uv_close((uv_handle_t *) &m->watchdog, NULL);
         uv_close((uv_handle_t *) &m->sig_term, NULL);
         uv_close((uv_handle_t *) &m->sig_int, NULL);
+        pm_slots_done(m);
         pm_bus_close(m);
         /* Let close callbacks run. */
         uv_run(m->loop, UV_RUN_DEFAULT);

@@ -13,6 +13,7 @@
 typedef struct Server Server;
 typedef struct ExecSession ExecSession;
 typedef struct EventRing EventRing;
+typedef struct Slots Slots;
 
 /* What systemd's signals say about a unit; has_* tells which came. */
 typedef struct UnitProps {
@@ -52,7 +53,8 @@ typedef struct Manager {
         char *socket_path;
         char *control_dir; /* holds the socket; hidden from apps */
         char *state_dir;   /* apps/ and exit/ below it */
-        char *unit_dir;    /* where app unit files go */
+        char *unit_dir;    /* where the app template and the apps' drop-ins go */
+        Slots *slots;      /* app ids whose drop-in directory is ready */
         char systemd_version[64];
         const char *cgroup_mode;  /* unified, hybrid, legacy */
         bool limits_enforced;
@@ -82,6 +84,8 @@ int pm_systemd_freeze(Manager *m, const char *unit, bool freeze, JobDone done, v
  * caller appends (sv) properties, then hands it to pm_systemd_start_transient. */
 int pm_systemd_new_transient(Manager *m, const char *unit, sd_bus_message **ret);
 int pm_systemd_start_transient(Manager *m, sd_bus_message *msg, JobDone done, void *userdata);
+/* LoadUnit without waiting for the answer. */
+int pm_systemd_load_unit_nowait(Manager *m, const char *unit);
 /* StopUnit without waiting for the job. */
 int pm_systemd_stop_unit_nowait(Manager *m, const char *unit);
 /* Lets a failed unit go, so that systemd collects it. */

@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "pbjson.h"
+#include "slots.h"
 #include "util.h"
 
 #define RECORD_SIZE_MAX (4u * 1024u * 1024u)
@@ -58,10 +59,18 @@ int pm_records_install(Manager *m, App *a) {
         r = pm_records_save(m, a);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *unit_path = path_of(m->unit_dir, "", a->unit, "");
-        if (!unit_path)
+        /* The app's whole unit text is a drop-in of the template, in a
+         * directory made beforehand (slots.h says why). */
+        _cleanup_free_ char *dropin = pm_slots_dropin_path(m, a->id, true);
+        if (!dropin)
                 return -ENOMEM;
-        r = pm_write_file_atomic(unit_path, text, strlen(text), 0644);
+        r = pm_write_file_atomic(dropin, text, strlen(text), 0644);
+        if (r == -ENOENT) {
+                _cleanup_free_ char *dir = pm_slots_dropin_path(m, a->id, false);
+                r = !dir ? -ENOMEM : mkdir(dir, 0755) < 0 ? -errno : 0;
+                if (r >= 0)
+                        r = pm_write_file_atomic(dropin, text, strlen(text), 0644);
+        }
         if (r < 0)
                 pm_records_delete(m, a);
         return r;
@@ -69,7 +78,7 @@ int pm_records_install(Manager *m, App *a) {
 
 void pm_records_delete(Manager *m, App *a) {
         char *paths[] = {
-                path_of(m->unit_dir, "", a->unit, ""),
+                pm_slots_dropin_path(m, a->id, true),
                 path_of(m->state_dir, "apps/", a->id, ".json"),
                 path_of(m->state_dir, "exit/", a->id, ""),
         };
@@ -78,6 +87,7 @@ void pm_records_delete(Manager *m, App *a) {
                         pm_log_warning("cannot remove %s: %s", paths[i], strerror(errno));
                 free(paths[i]);
         }
+        pm_slots_retire(m, a->id);
 }
 
 static void read_exit(Manager *m, App *a) {

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "ops.h"
 #include "records.h"
+#include "slots.h"
 #include "server.h"
 #include "util.h"
 
@@ -94,7 +95,7 @@ static int new_record(Manager *m, const PmAppSpec *spec, PmAppRecord **ret) {
         rec->created_at = pm_now_realtime_ns();
         rec->id = malloc(PM_APP_ID_LEN + 1);
         rec->spec = copy_spec(spec);
-        if (!rec->id || !rec->spec || pm_random_hex(rec->id, PM_APP_ID_LEN / 2) < 0) {
+        if (!rec->id || !rec->spec || pm_slots_take(m, rec->id) < 0) {
                 if (rec->id == NULL)
                         rec->id = (char *) protobuf_c_empty_string;
                 podmutator__v1__app_record__free_unpacked(rec, NULL);

@@ -367,6 +367,10 @@ int pm_systemd_start_transient(Manager *m, sd_bus_message *msg, JobDone done, vo
         return r;
 }
 
+int pm_systemd_load_unit_nowait(Manager *m, const char *unit) {
+        return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "LoadUnit", NULL, NULL, "s", unit);
+}
+
 int pm_systemd_stop_unit_nowait(Manager *m, const char *unit) {
         return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit", NULL, NULL, "ss",
                                         unit, "replace");

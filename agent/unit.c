@@ -5,7 +5,7 @@
 
 #include "util.h"
 
-#define UNIT_PATH_PREFIX "/org/freedesktop/systemd1/unit/pm_2dapp_2d"
+#define UNIT_PATH_PREFIX "/org/freedesktop/systemd1/unit/pm_2dapp_40"
 #define UNIT_PATH_SUFFIX "_2eservice"
 
 char *pm_unit_quote(const char *s, bool in_exec) {

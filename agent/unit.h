@@ -11,7 +11,7 @@
 #include "spec.h"
 
 #define PM_APP_ID_LEN 32 /* lowercase hex */
-#define PM_UNIT_PREFIX "pm-app-"
+#define PM_UNIT_PREFIX "pm-app@"
 #define PM_UNIT_SUFFIX ".service"
 
 /* systemd reads unit file lines of at most 1 MiB. */
@@ -31,7 +31,7 @@ char *pm_unit_quote(const char *s, bool in_exec);
  * systemd's limit. */
 int pm_unit_render(const PmAppSpec *spec, const char *id, const PmUnitPaths *paths, char **ret_text);
 
-/* "pm-app-<id>.service" into buf (at least 64 bytes). */
+/* "pm-app@<id>.service" into buf (at least 64 bytes). */
 void pm_unit_name(const char *id, char *buf, size_t size);
 /* The id of a unit name or of its D-Bus object path; false if not an app. */
 bool pm_unit_id_from_name(const char *name, char ret_id[PM_APP_ID_LEN + 1]);

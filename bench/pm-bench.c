@@ -542,24 +542,110 @@ static void remove_unit_file(const char *unit) {
                 (void) unlink(path);
 }
 
+/* The template of --mode dropin: every instance's own text is a drop-in. */
+static const char dropin_template[] = "[Unit]\n"
+                                      "Description=pm-bench template\n"
+                                      "DefaultDependencies=no\n"
+                                      "\n"
+                                      "[Service]\n"
+                                      "Type=exec\n"
+                                      "RemainAfterExit=yes\n";
+
+/* --mode dropin: instance i of the template pm-bench-t<tag>@.service, with
+ * its drop-in directory made before the clock runs. */
+static int dropin_path(const char *tag, uint32_t i, bool file, char *buf, size_t size) {
+        int n = snprintf(buf, size, "%s/pm-bench-t%s@%u.service.d%s", arg_unit_dir, tag, i, file ? "/app.conf" : "");
+        return n > 0 && (size_t) n < size ? 0 : -ENAMETOOLONG;
+}
+
+/* Writes the template and every instance's drop-in directory, then makes
+ * systemd re-read its unit directories once (loading a name that does not
+ * exist), so that no start below pays for it. */
+static int dropin_setup(sd_bus *bus, const char *tag, uint32_t count) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/pm-bench-t%s@.service", arg_unit_dir, tag);
+        int r = pm_write_file_atomic(path, dropin_template, strlen(dropin_template), 0644);
+        for (uint32_t i = 0; i < count && r >= 0; i++) {
+                r = dropin_path(tag, i, false, path, sizeof(path));
+                if (r >= 0 && mkdir(path, 0755) < 0)
+                        r = -errno;
+        }
+        if (r < 0)
+                return fail("%s: %s", path, strerror(-r));
+        snprintf(path, sizeof(path), "pm-bench-refresh-%s.service", tag);
+        r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "LoadUnit", NULL, NULL, "s", path);
+        return r < 0 ? fail("LoadUnit %s: %s", path, strerror(-r)) : 0;
+}
+
+static void dropin_cleanup(const char *tag, uint32_t count) {
+        char path[PATH_MAX];
+        for (uint32_t i = 0; i < count; i++) {
+                if (dropin_path(tag, i, true, path, sizeof(path)) >= 0)
+                        (void) unlink(path);
+                if (dropin_path(tag, i, false, path, sizeof(path)) >= 0)
+                        (void) rmdir(path);
+        }
+        snprintf(path, sizeof(path), "%s/pm-bench-t%s@.service", arg_unit_dir, tag);
+        (void) unlink(path);
+}
+
+typedef enum StartMode { START_TRANSIENT, START_UNITFILE, START_DROPIN } StartMode;
+
+/* Starts unit number i the way mode says, until its main process runs. */
+static int sdstart_one(sd_bus *bus, JobWatch *w, StartMode mode, const char *tag, uint32_t i, const char *template,
+                       char *unit, size_t size) {
+        static const char minimal_dropin[] = "[Service]\nExecStart=/bin/sleep infinity\n";
+        char path[PATH_MAX];
+        int r;
+
+        switch (mode) {
+        case START_TRANSIENT:
+                snprintf(unit, size, "pm-bench-tr-%s-%u.service", tag, i);
+                return start_transient(bus, w, unit);
+        case START_UNITFILE:
+                snprintf(unit, size, "pm-bench-file-%s-%u.service", tag, i);
+                r = write_unit_file(unit, template);
+                if (r < 0)
+                        return fail("%s/%s: %s", arg_unit_dir, unit, strerror(-r));
+                return unit_job(bus, w, "StartUnit", unit);
+        case START_DROPIN:
+                snprintf(unit, size, "pm-bench-t%s@%u.service", tag, i);
+                const char *text = template ? template : minimal_dropin;
+                r = dropin_path(tag, i, true, path, sizeof(path));
+                if (r >= 0)
+                        r = pm_write_file_atomic(path, text, strlen(text), 0644);
+                if (r < 0)
+                        return fail("%s: %s", path, strerror(-r));
+                return unit_job(bus, w, "StartUnit", unit);
+        }
+        return -EINVAL;
+}
+
 /* sdstart: --calls units started straight on the pod's systemd, each until
  * its main process runs, then stopped. --mode transient uses
  * StartTransientUnit; --mode unitfile writes a fresh unit file (atomically,
- * with fsync, as the agent does) and calls StartUnit with no daemon-reload,
- * the agent's path without the agent. */
+ * with fsync, as the agent does) and calls StartUnit with no daemon-reload;
+ * --mode dropin starts a fresh instance of a template whose own text is a
+ * drop-in written into a directory made beforehand (the agent's path). */
 static int verb_sdstart(void) {
         _cleanup_(bus_closep) sd_bus *bus = NULL;
         Samples start = { 0 }, stop = { 0 };
         _cleanup_free_ char *template = NULL;
         JobWatch w = { 0 };
-        bool unitfile = streq(arg_mode, "unitfile");
+        StartMode mode;
         char tag[16];
         int r;
 
-        if (!unitfile && !streq(arg_mode, "transient"))
-                return fail("--mode is transient or unitfile");
-        if (unitfile && !arg_unit_dir)
-                return fail("--mode unitfile needs --unit-dir");
+        if (streq(arg_mode, "transient"))
+                mode = START_TRANSIENT;
+        else if (streq(arg_mode, "unitfile"))
+                mode = START_UNITFILE;
+        else if (streq(arg_mode, "dropin"))
+                mode = START_DROPIN;
+        else
+                return fail("--mode is transient, unitfile or dropin");
+        if (mode != START_TRANSIENT && !arg_unit_dir)
+                return fail("--mode %s needs --unit-dir", arg_mode);
         if (arg_template) {
                 r = pm_read_file(arg_template, 1024 * 1024, &template, NULL);
                 if (r < 0)
@@ -574,22 +660,13 @@ static int verb_sdstart(void) {
         if (r < 0)
                 return fail("cannot subscribe to systemd's signals: %s", strerror(-r));
         r = pm_random_hex(tag, 4);
-        if (r < 0)
-                return r;
+        if (r >= 0 && mode == START_DROPIN)
+                r = dropin_setup(bus, tag, arg_calls);
 
         for (uint32_t i = 0; i < arg_calls && r >= 0; i++) {
                 char unit[96];
-                snprintf(unit, sizeof(unit), "pm-bench-%s-%s-%u.service", unitfile ? "file" : "tr", tag, i);
                 int64_t t0 = pm_now_monotonic_ns();
-                if (unitfile) {
-                        r = write_unit_file(unit, template);
-                        if (r < 0) {
-                                fail("%s/%s: %s", arg_unit_dir, unit, strerror(-r));
-                                break;
-                        }
-                        r = unit_job(bus, &w, "StartUnit", unit);
-                } else
-                        r = start_transient(bus, &w, unit);
+                r = sdstart_one(bus, &w, mode, tag, i, template, unit, sizeof(unit));
                 int64_t t1 = pm_now_monotonic_ns();
                 if (r >= 0)
                         r = samples_add(&start, t1 - t0);
@@ -601,19 +678,25 @@ static int verb_sdstart(void) {
                 t1 = pm_now_monotonic_ns();
                 if (r >= 0)
                         r = samples_add(&stop, t1 - t0);
-                if (unitfile)
+                if (mode == START_UNITFILE)
                         remove_unit_file(unit);
         }
+        if (mode == START_DROPIN)
+                dropin_cleanup(tag, arg_calls);
         if (r >= 0) {
-                const char *key = !unitfile ? "sd_transient" : arg_template ? "sd_appunit" : "sd_unitfile";
-                char k_start[64], k_stop[64];
-                snprintf(k_start, sizeof(k_start), "%s_start", key);
-                snprintf(k_stop, sizeof(k_stop), "%s_stop", key);
-                report(k_start,
-                       !unitfile      ? "sd-bus StartTransientUnit, Type=exec"
-                       : arg_template ? "sd-bus app's unit file + StartUnit"
-                                      : "sd-bus minimal unit file + StartUnit",
-                       &start);
+                /* Keys: sd_transient, sd_unitfile, sd_appunit, sd_dropin, sd_appdropin. */
+                static const char *const keys[] = { "transient", "unitfile", "dropin" };
+                static const char *const labels[] = { "sd-bus StartTransientUnit, Type=exec",
+                                                      "unit file + StartUnit", "template + drop-in + StartUnit" };
+                char k_start[64], k_stop[64], label[96];
+                bool app = arg_template && mode != START_TRANSIENT;
+                snprintf(k_start, sizeof(k_start), "sd_%s%s_start", app ? "app" : "", keys[mode]);
+                snprintf(k_stop, sizeof(k_stop), "sd_%s%s_stop", app ? "app" : "", keys[mode]);
+                if (mode == START_TRANSIENT)
+                        snprintf(label, sizeof(label), "%s", labels[mode]);
+                else
+                        snprintf(label, sizeof(label), "sd-bus %s %s", app ? "app's" : "minimal", labels[mode]);
+                report(k_start, label, &start);
                 report(k_stop, "  sd-bus StopUnit of it", &stop);
         }
         samples_done(&start);
@@ -651,6 +734,8 @@ static int verb_pair(void) {
         if (r < 0)
                 return fail("cannot subscribe to systemd's signals: %s", strerror(-r));
         r = pm_random_hex(tag, 4);
+        if (r >= 0)
+                r = dropin_setup(bus, tag, arg_to - arg_from + 1);
 
         for (uint32_t i = arg_from; i <= arg_to && r >= 0; i++) {
                 char name[64], unit[96];
@@ -665,16 +750,10 @@ static int verb_pair(void) {
                                 continue;
                         }
                         int64_t t0 = pm_now_monotonic_ns();
-                        r = write_unit_file(unit, template);
-                        if (r < 0) {
-                                fail("%s/%s: %s", arg_unit_dir, unit, strerror(-r));
-                                break;
-                        }
-                        r = unit_job(bus, &w, "StartUnit", unit);
+                        r = sdstart_one(bus, &w, START_DROPIN, tag, i - arg_from, template, unit, sizeof(unit));
                         ns_plain = pm_now_monotonic_ns() - t0;
                         if (r >= 0)
                                 r = unit_job(bus, &w, "StopUnit", unit);
-                        remove_unit_file(unit);
                 }
                 if (r >= 0)
                         r = samples_add(&agent, ns_agent);
@@ -683,9 +762,10 @@ static int verb_pair(void) {
                 if (r >= 0)
                         r = samples_add(&diff, ns_agent - ns_plain);
         }
+        dropin_cleanup(tag, arg_to - arg_from + 1);
         if (r >= 0) {
                 report("pair_agent", "Inject+Start through the agent", &agent);
-                report("pair_systemd", "  same unit file + StartUnit, no agent", &plain);
+                report("pair_systemd", "  same drop-in + StartUnit, no agent", &plain);
                 report("pair_overhead", "  agent's share (pairwise difference)", &diff);
         }
         samples_done(&agent);

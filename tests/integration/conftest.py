@@ -85,6 +85,12 @@ class Pod:
         """A path inside the pod, as the node sees it."""
         return Path(f"/proc/{self.leader}/root{inside}")
 
+    def app_unit_files(self):
+        """The app units that have their settings on disk: each app is an
+        instance of pm-app@.service with its own drop-in app.conf."""
+        d = self.path("/run/systemd/system")
+        return sorted(p.parent.name[:-2] for p in d.glob("pm-app@*.service.d/app.conf"))
+
     def sanitizer_reports(self):
         return sorted(self.control_dir.glob("sanitizer*")) if self.control_dir.exists() else []
 

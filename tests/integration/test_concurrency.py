@@ -56,7 +56,7 @@ def _pod_processes(pod, comm):
 
 
 def _loaded_app_units(pod):
-    out = pod.nsenter("systemctl", "list-units", "--all", "--plain", "--no-legend", "pm-app-*").stdout
+    out = pod.nsenter("systemctl", "list-units", "--all", "--plain", "--no-legend", "pm-app@*").stdout
     return {line.split()[0]: line.split()[2] for line in out.splitlines() if line.strip()}
 
 
@@ -152,7 +152,7 @@ def test_twenty_clients_fifty_operations_each_get_consistent_results(pod, tmp_pa
     # Nothing is left of removed apps: unit files, records, exit records,
     # loaded units, processes.
     units = {a["unit"] for a in apps}
-    assert set(_files(pod, "/run/systemd/system", "pm-app-*")) == units
+    assert set(pod.app_unit_files()) == units
     assert set(_files(pod, "/run/podmutatord/apps", "*.json")) == {f"{i}.json" for i in keepers}
     assert not {n.split(".")[0] for n in _files(pod, "/run/podmutatord/exit", "*")} & removed
     loaded = wait_for(lambda: set(u := _loaded_app_units(pod)) == units and u, timeout=10,
@@ -262,5 +262,5 @@ def test_remove_racing_a_start_never_leaves_an_app_running_unknown_to_the_agent(
     running = _pod_processes(pod, "sleep")
     assert not running and not leftover, \
         f"removed apps still run: units {leftover}, sleep PIDs {running}; (start, rm) exits: {outcomes}"
-    assert _files(pod, "/run/systemd/system", "pm-app-*") == []
+    assert pod.app_unit_files() == []
     assert pod.agent_pid() == agent

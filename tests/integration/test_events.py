@@ -119,7 +119,7 @@ def test_ps_lists_an_app_process_and_its_child_and_exec_sessions(pod):
         wait_for(lambda: any(p["command"] == "sleep 555" for p in pod.json("ps", "tree")), timeout=10,
                  what="the exec's process under the app")
         units = {p["unit"] for p in pod.json("ps", "tree")}
-        assert any(u.startswith("pm-exec-") for u in units) and any(u.startswith("pm-app-") for u in units)
+        assert any(u.startswith("pm-exec-") for u in units) and any(u.startswith("pm-app@") for u in units)
     finally:
         ex.kill()
         ex.wait(timeout=10)

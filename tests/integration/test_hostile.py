@@ -205,7 +205,7 @@ def assert_agent_serves(pod, agent_pid):
 
 # -- helpers for apps and unit files ------------------------------------------
 def app_units(pod):
-    return sorted(p.name for p in pod.path("/run/systemd/system").glob("pm-app-*"))
+    return pod.app_unit_files()
 
 
 def assert_nothing_created(pod):
@@ -214,7 +214,7 @@ def assert_nothing_created(pod):
 
 
 def unit_text(pod, unit):
-    return pod.path(f"/run/systemd/system/{unit}").read_bytes()
+    return pod.path(f"/run/systemd/system/{unit}.d/app.conf").read_bytes()
 
 
 def unit_keys(text):

@@ -29,6 +29,25 @@ def test_empty_pod_stays_up_and_answers(pod):
     assert state == "running", state
 
 
+def test_inject_takes_a_slot_made_beforehand(pod):
+    """An app is an instance of the template pm-app@.service whose settings
+    are a drop-in written into a directory the agent made beforehand: no unit
+    directory changes, so systemd loads it without re-reading them."""
+    unit_dir = pod.path("/run/systemd/system")
+
+    def ready_slots():
+        return {p.name[:-2] for p in unit_dir.glob("pm-app@*.service.d") if not (p / "app.conf").exists()}
+
+    ready = wait_for(ready_slots, what="ready app slots")
+    app_id = pod.run("slotted", *SLEEPER)
+    unit = f"pm-app@{app_id}.service"
+    assert unit in ready
+    out = pod.nsenter("systemctl", "show", "-p", "FragmentPath", "-p", "DropInPaths", unit).stdout
+    assert "FragmentPath=/run/systemd/system/pm-app@.service\n" in out
+    assert f"DropInPaths=/run/systemd/system/{unit}.d/app.conf\n" in out
+    pod.pmctl("rm", "-f", app_id)
+
+
 def test_run_start_stop_remove_leaves_nothing(pod):
     app_id = pod.run("web", *SLEEPER)
     assert len(app_id) == 32
@@ -36,7 +55,7 @@ def test_run_start_stop_remove_leaves_nothing(pod):
     assert st["state"] == "running" and st["pid"] > 0 and st["id"] == app_id
     unit = st["unit"]
     assert pod.unit_loaded(unit)
-    assert pod.path(f"/run/systemd/system/{unit}").exists()
+    assert pod.path(f"/run/systemd/system/{unit}.d/app.conf").exists()
 
     # A running app is not removed without force.
     r = pod.pmctl("rm", "web", check=False)
@@ -55,7 +74,7 @@ def test_run_start_stop_remove_leaves_nothing(pod):
     r = pod.pmctl("status", app_id, check=False)
     assert r.returncode == 4 and "no app" in r.stderr
     wait_for(lambda: not pod.unit_loaded(unit), timeout=5, what="unit unloaded")
-    assert not pod.path(f"/run/systemd/system/{unit}").exists()
+    assert not pod.path(f"/run/systemd/system/{unit}.d/app.conf").exists()
     assert not pod.path(f"/run/podmutatord/apps/{app_id}.json").exists()
     assert not pod.path(f"/run/podmutatord/exit/{app_id}").exists()
 

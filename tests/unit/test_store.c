@@ -98,7 +98,7 @@ static void test_app_new_derives_unit_and_name_key(void **state) {
 
         assert_int_equal(a->n_ref, 1);
         assert_string_equal(a->id, ID_A);
-        assert_string_equal(a->unit, "pm-app-" ID_A ".service");
+        assert_string_equal(a->unit, "pm-app@" ID_A ".service");
         assert_string_equal(a->name_key, "team-a/web");
         assert_int_equal(a->active, UNIT_UNLOADED);
         assert_false(a->exit.known);
@@ -553,7 +553,7 @@ static void test_status_carries_identity_and_counters(void **state) {
         assert_string_equal(st.id, ID_A);
         assert_string_equal(st.name, "web");
         assert_string_equal(st.namespace_, "default");
-        assert_string_equal(st.unit, "pm-app-" ID_A ".service");
+        assert_string_equal(st.unit, "pm-app@" ID_A ".service");
         assert_int_equal(st.created_at, 1111);
         assert_int_equal(st.started_at, 2222);
         /* The larger of what was recorded and what was seen since. */

@@ -664,7 +664,7 @@ static void test_unit_name_wraps_id(void **state) {
         char buf[64];
 
         pm_unit_name(TEST_ID, buf, sizeof(buf));
-        assert_string_equal(buf, "pm-app-" TEST_ID ".service");
+        assert_string_equal(buf, "pm-app@" TEST_ID ".service");
 }
 
 static void test_unit_id_from_name_round_trips(void **state) {
@@ -678,15 +678,16 @@ static void test_unit_id_from_name_round_trips(void **state) {
 static void test_unit_id_from_name_rejects_other_units(void **state) {
         const char *names[] = {
                 "",
-                "pm-app-.service",
-                "pm-app-" TEST_ID,
-                "pm-app-" TEST_ID ".scope",
-                "pm-app-" TEST_ID ".service.d",
-                "pm-app-0123456789abcdef0123456789abcde.service",   /* 31 */
-                "pm-app-0123456789abcdef0123456789abcdef0.service", /* 33 */
-                "pm-app-0123456789ABCDEF0123456789abcdef.service",  /* uppercase */
-                "pm-app-0123456789abcdeg0123456789abcdef.service",  /* not hex */
-                "pm-app-0123456789abcdef/123456789abcdef.service",
+                "pm-app@.service",
+                "pm-app@" TEST_ID,
+                "pm-app@" TEST_ID ".scope",
+                "pm-app@" TEST_ID ".service.d",
+                "pm-app@0123456789abcdef0123456789abcde.service",   /* 31 */
+                "pm-app@0123456789abcdef0123456789abcdef0.service", /* 33 */
+                "pm-app@0123456789ABCDEF0123456789abcdef.service",  /* uppercase */
+                "pm-app@0123456789abcdeg0123456789abcdef.service",  /* not hex */
+                "pm-app@0123456789abcdef/123456789abcdef.service",
+                "pm-app-" TEST_ID ".service", /* not an instance */
                 "xm-app-" TEST_ID ".service",
                 "podmutator.service",
         };
@@ -701,17 +702,17 @@ static void test_unit_id_from_name_rejects_other_units(void **state) {
 static void test_unit_id_from_path_reads_systemd_object_path(void **state) {
         char id[PM_APP_ID_LEN + 1];
 
-        assert_true(pm_unit_id_from_path("/org/freedesktop/systemd1/unit/pm_2dapp_2d" TEST_ID "_2eservice", id));
+        assert_true(pm_unit_id_from_path("/org/freedesktop/systemd1/unit/pm_2dapp_40" TEST_ID "_2eservice", id));
         assert_string_equal(id, TEST_ID);
 }
 
 static void test_unit_id_from_path_rejects_other_paths(void **state) {
         const char *paths[] = {
                 "",
-                "/org/freedesktop/systemd1/unit/pm_2dapp_2d" TEST_ID,
-                "/org/freedesktop/systemd1/unit/pm_2dapp_2d" TEST_ID "_2escope",
-                "/org/freedesktop/systemd1/unit/pm_2dapp_2d0123456789abcdef0123456789abcde_2eservice",
-                "/org/freedesktop/systemd1/unit/pm_2dapp_2d0123456789ABCDEF0123456789abcdef_2eservice",
+                "/org/freedesktop/systemd1/unit/pm_2dapp_40" TEST_ID,
+                "/org/freedesktop/systemd1/unit/pm_2dapp_40" TEST_ID "_2escope",
+                "/org/freedesktop/systemd1/unit/pm_2dapp_400123456789abcdef0123456789abcde_2eservice",
+                "/org/freedesktop/systemd1/unit/pm_2dapp_400123456789ABCDEF0123456789abcdef_2eservice",
                 "/org/freedesktop/systemd1/unit/podmutator_2eservice",
                 "/org/freedesktop/systemd1/job/42",
                 "/org/freedesktop/systemd1/unit/pm-app-" TEST_ID ".service",
