@@ -9,6 +9,8 @@
 
 #include "events.h"
 #include "log.h"
+#include "logd.h"
+#include "logs.h"
 #include "manager.h"
 #include "ops.h"
 #include "paths.h"
@@ -26,6 +28,7 @@ static void usage(void) {
                "  --state-dir DIR    agent state (default " PM_POD_STATE_DIR ")\n"
                "  --unit-dir DIR     where app units are written (default /run/systemd/system)\n"
 
+               "  --logd             be the pod's log daemon instead (pm-logd.service)\n"
                "  --debug            log debug messages\n");
 }
 
@@ -127,6 +130,7 @@ static void manager_done(Manager *m) {
                 uv_close((uv_handle_t *) &m->watchdog, NULL);
         uv_close((uv_handle_t *) &m->sig_term, NULL);
         uv_close((uv_handle_t *) &m->sig_int, NULL);
+        pm_logs_done(m);
         pm_slots_done(m);
         pm_bus_close(m);
         /* Let close callbacks run. */
@@ -145,11 +149,13 @@ int main(int argc, char **argv) {
                 { "state-dir", required_argument, NULL, 'd' },
                 { "unit-dir", required_argument, NULL, 'u' },
                 { "debug", no_argument, NULL, 'D' },
+                { "logd", no_argument, NULL, 'L' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         const char *pod_name = "pod", *socket_path = PM_POD_CONTROL_SOCKET, *state_dir = PM_POD_STATE_DIR;
         const char *unit_dir = "/run/systemd/system";
+        bool logd = false;
         int c;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {
@@ -158,11 +164,14 @@ int main(int argc, char **argv) {
                 case 'd': state_dir = optarg; break;
                 case 'u': unit_dir = optarg; break;
                 case 'D': pm_log_set_debug(true); break;
+                case 'L': logd = true; break;
                 case 'h': usage(); return EXIT_SUCCESS;
                 default: return 2;
                 }
         }
         pm_log_set_prefix_levels(getenv("JOURNAL_STREAM") != NULL);
+        if (logd)
+                return pm_logd_main(state_dir) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
         _cleanup_free_ char *control_dir = strdup(socket_path);
         char *slash = control_dir ? strrchr(control_dir, '/') : NULL;

@@ -14,6 +14,7 @@ typedef struct Server Server;
 typedef struct ExecSession ExecSession;
 typedef struct EventRing EventRing;
 typedef struct Slots Slots;
+typedef struct LogReader LogReader;
 
 /* What systemd's signals say about a unit; has_* tells which came. */
 typedef struct UnitProps {
@@ -55,6 +56,8 @@ typedef struct Manager {
         char *state_dir;   /* apps/ and exit/ below it */
         char *unit_dir;    /* where the app template and the apps' drop-ins go */
         Slots *slots;      /* app ids whose drop-in directory is ready */
+        LogReader *log_readers; /* Logs calls in flight */
+        unsigned n_log_readers;
         char systemd_version[64];
         const char *cgroup_mode;  /* unified, hybrid, legacy */
         bool limits_enforced;

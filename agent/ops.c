@@ -6,6 +6,7 @@
 
 #include "events.h"
 #include "log.h"
+#include "logs.h"
 #include "records.h"
 #include "util.h"
 
@@ -114,6 +115,7 @@ static void finish_remove(Op *op) {
         if (op->app->active != UNIT_UNLOADED)
                 pm_systemd_reset_failed(op->m, op->app->unit);
         pm_records_delete(op->m, op->app);
+        pm_logs_app_removed(op->m, op->app);
         pm_events_emit(op->m, op->app, "removed");
         op_finish(op, OK_CODE, NULL);
 }

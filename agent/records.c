@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "logs.h"
 #include "pbjson.h"
 #include "slots.h"
 #include "util.h"
@@ -59,6 +60,11 @@ int pm_records_install(Manager *m, App *a) {
         r = pm_records_save(m, a);
         if (r < 0)
                 return r;
+        r = pm_logs_attach(m, a);
+        if (r < 0) {
+                pm_records_delete(m, a);
+                return r == -ENOENT || r == -ECONNREFUSED ? -EHOSTDOWN : r;
+        }
         /* The app's whole unit text is a drop-in of the template, in a
          * directory made beforehand (slots.h says why). */
         _cleanup_free_ char *dropin = pm_slots_dropin_path(m, a->id, true);
@@ -77,6 +83,7 @@ int pm_records_install(Manager *m, App *a) {
 }
 
 void pm_records_delete(Manager *m, App *a) {
+        pm_logs_detach(m, a);
         char *paths[] = {
                 pm_slots_dropin_path(m, a->id, true),
                 path_of(m->state_dir, "apps/", a->id, ".json"),

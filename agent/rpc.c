@@ -13,6 +13,8 @@
 #include "processes.h"
 #include "stats.h"
 #include "log.h"
+#include "logs.h"
+#include "paths.h"
 #include "ops.h"
 #include "records.h"
 #include "slots.h"
@@ -155,6 +157,11 @@ static void handle_inject(Call *call, const Podmutator__V1__InjectRequest *req) 
         int r = pm_records_install(m, a);
         if (r == -E2BIG) {
                 pm_call_fail(call, CODE(INVALID_ARGUMENT), "argv or env too long for a unit file line");
+                return;
+        }
+        if (r == -EHOSTDOWN) {
+                pm_call_fail(call, CODE(UNAVAILABLE), "the pod's log daemon (" PM_POD_LOGD_UNIT
+                             ") does not answer; the app's output would have nowhere to go");
                 return;
         }
         if (r < 0) {
@@ -368,6 +375,12 @@ static void handle_watch(Call *call, const Podmutator__V1__WatchRequest *req) {
         pm_watch_start(call, req->namespace_, app_id, req->since);
 }
 
+static void handle_logs(Call *call, const Podmutator__V1__LogsRequest *req) {
+        App *a = resolve(call, req->ref);
+        if (a)
+                pm_logs_start(call, a, req);
+}
+
 static bool labels_match(const App *a, const Podmutator__V1__ListRequest *req) {
         const PmAppSpec *spec = a->record->spec;
         for (size_t i = 0; i < req->n_labels; i++) {
@@ -473,6 +486,7 @@ void pm_rpc_dispatch(Call *call, PmRequest *req) {
         case PODMUTATOR__V1__REQUEST__CALL_EXEC: handle_exec(call, req->exec); break;
         case PODMUTATOR__V1__REQUEST__CALL_EXEC_SYNC: handle_exec_sync(call, req->exec_sync); break;
         case PODMUTATOR__V1__REQUEST__CALL_WATCH: handle_watch(call, req->watch); break;
+        case PODMUTATOR__V1__REQUEST__CALL_LOGS: handle_logs(call, req->logs); break;
         case PODMUTATOR__V1__REQUEST__CALL_PROCESSES: handle_processes(call, req->processes); break;
         case PODMUTATOR__V1__REQUEST__CALL_PAUSE: handle_pause(call, req->pause->ref, true); break;
         case PODMUTATOR__V1__REQUEST__CALL_STATS: handle_stats(call, req->stats); break;

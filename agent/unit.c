@@ -127,10 +127,12 @@ static int put_service_section(FILE *f, const PmAppSpec *spec, const char *id, c
                 /* The agent escalates to SIGKILL itself, with the grace
                  * period each Stop call asks for. */
                 "TimeoutStopSec=infinity\n"
-                "StandardInput=null\n"
-                "StandardOutput=journal\n"
-                "StandardError=journal\n",
+                "StandardInput=null\n",
                 restart_value(spec->restart), pm_signal_name(sig));
+        /* systemd connects each stream to a socket of the pod's log daemon
+         * before it enters the app's root (logd.c). */
+        fprintf(f, "StandardOutput=file:%s/logs/%s.out\n", paths->state_dir, id);
+        fprintf(f, "StandardError=file:%s/logs/%s.err\n", paths->state_dir, id);
         return 0;
 }
 

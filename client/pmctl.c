@@ -515,7 +515,12 @@ static void help(void) {
                "                                  run an app once, attached; exits with its exit code\n"
                "  pipe -f A.json -f B.json ...    run apps in order, each one's stdout the next one's\n"
                "                                  stdin; stops at the first that fails\n"
-               "  events [--ns NS] [--app APP] [--since 30s|5m|2h|NS]\n"
+               "  logs [-f] [--tail N] [--since TIME] [--timestamps] [--stream stdout|stderr] APP\n"
+               "                                  an app's output, byte for byte: stdout to stdout,\n"
+               "                                  stderr to stderr; -f follows until ^C or the app is\n"
+               "                                  removed. TIME: 30s, 5m, 2h ago, RFC 3339, or seconds\n"
+               "                                  since the epoch\n"
+               "  events [--ns NS] [--app APP] [--since TIME]\n"
                "                                  stream app events (created, started, restarted,\n"
                "                                  exited, stopped, removed, paused, resumed) until ^C;\n"
                "                                  --json: one object a line\n"
@@ -542,7 +547,7 @@ static const struct {
         { "ls", verb_ls },         { "info", verb_info },     { "exec", verb_exec },
         { "pipe", verb_pipe },     { "events", verb_events }, { "ps", verb_ps },
         { "pause", verb_simple },  { "resume", verb_simple }, { "stats", verb_stats },
-        { "top", verb_stats },
+        { "top", verb_stats },     { "logs", verb_logs },
 };
 
 int main(int argc, char **argv) {

@@ -46,6 +46,20 @@ int add_pair(const char *what, const char *arg, ProtobufCMessage ***entries, siz
 /* An AppSpec from a JSON file ("-" for stdin); an exit code on failure. */
 int read_spec_file(const char *file, PmAppSpec **ret);
 
+/* "30s", "5m", "2h" ago, an RFC 3339 time, or seconds since the epoch
+ * (nanoseconds when it has more than 12 digits), as ns since the epoch. */
+int parse_since(const char *s, int64_t *ret);
+/* A stream call in flight: on_frame gets each frame of call_id but the
+ * final Response, until that Response; SIGINT/SIGTERM send Cancel. Returns
+ * the exit code. */
+int stream_loop(PmClient *c, uint64_t call_id, void (*on_frame)(const PmEnvelope *env, void *userdata),
+                void *userdata);
+/* Sends req as a new call on c; its call id, or 0 (message printed). */
+uint64_t start_call(PmClient *c, PmRequest *req);
+
+/* logs.c */
+int verb_logs(int argc, char **argv);
+
 /* watch.c */
 int verb_events(int argc, char **argv);
 int verb_ps(int argc, char **argv);

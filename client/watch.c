@@ -37,31 +37,8 @@ static void print_event(const Event *e) {
         fflush(stdout);
 }
 
-/* "--since 30s", "--since 5m", or nanoseconds since the epoch. */
-static int parse_since(const char *s, int64_t *ret) {
-        uint64_t v;
-        size_t n = strlen(s);
-        char unit = n > 0 ? s[n - 1] : 0;
-        if (unit == 's' || unit == 'm' || unit == 'h') {
-                char num[32];
-                if (n >= sizeof(num))
-                        return -EINVAL;
-                memcpy(num, s, n - 1);
-                num[n - 1] = '\0';
-                if (pm_parse_u64(num, &v) < 0 || v > 86400 * 365)
-                        return -EINVAL;
-                int64_t mult = unit == 's' ? 1 : unit == 'm' ? 60 : 3600;
-                *ret = pm_now_realtime_ns() - (int64_t) v * mult * NSEC_PER_SEC;
-                return 0;
-        }
-        if (pm_parse_u64(s, &v) < 0 || v > INT64_MAX)
-                return -EINVAL;
-        *ret = (int64_t) v;
-        return 0;
-}
-
-/* Prints events until the agent ends the watch or SIGINT/SIGTERM cancel it. */
-static int watch_loop(PmClient *c, uint64_t call_id) {
+int stream_loop(PmClient *c, uint64_t call_id, void (*on_frame)(const PmEnvelope *env, void *userdata),
+                void *userdata) {
         sigset_t mask;
         sigemptyset(&mask);
         sigaddset(&mask, SIGINT);
@@ -92,9 +69,9 @@ static int watch_loop(PmClient *c, uint64_t call_id) {
                                 break;
                         if (env->call_id != call_id && env->call_id != 0)
                                 continue;
-                        if (env->body_case == PODMUTATOR__V1__ENVELOPE__BODY_EVENT)
-                                print_event(env->event);
-                        else if (env->body_case == PODMUTATOR__V1__ENVELOPE__BODY_RESPONSE) {
+                        if (env->body_case != PODMUTATOR__V1__ENVELOPE__BODY_RESPONSE)
+                                on_frame(env, userdata);
+                        else {
                                 PmResponse *resp = env->response;
                                 if (resp->code == PODMUTATOR__V1__CODE__CODE_OK)
                                         return EXIT_OK;
@@ -103,6 +80,11 @@ static int watch_loop(PmClient *c, uint64_t call_id) {
                         }
                 }
         }
+}
+
+static void on_event_frame(const PmEnvelope *env, void *userdata) {
+        if (env->body_case == PODMUTATOR__V1__ENVELOPE__BODY_EVENT)
+                print_event(env->event);
 }
 
 int verb_events(int argc, char **argv) {
@@ -121,7 +103,8 @@ int verb_events(int argc, char **argv) {
                 case 'a': watch.app = optarg; break;
                 case 's':
                         if (parse_since(optarg, &watch.since) < 0)
-                                return usage_error("events: --since takes 30s, 5m, 2h or nanoseconds since the epoch");
+                                return usage_error("events: --since takes 30s, 5m, 2h, an RFC 3339 time or seconds "
+                                                   "since the epoch");
                         break;
                 default: return EXIT_USAGE;
                 }
@@ -144,7 +127,7 @@ int verb_events(int argc, char **argv) {
                 fprintf(stderr, "pmctl: cannot send the watch request\n");
                 return EXIT_UNAVAILABLE;
         }
-        return watch_loop(client, env.call_id);
+        return stream_loop(client, env.call_id, on_event_frame, NULL);
 }
 
 int verb_ps(int argc, char **argv) {

@@ -101,7 +101,8 @@ int pm_unit_pod_target(const char *name, char **ret) {
                      "# Written by pm-stage1. The default target of pod %s.\n"
                      "[Unit]\n"
                      "Description=PodMutator pod %s\n"
-                     "Wants=" PM_POD_AGENT_UNIT " systemd-journald.socket systemd-journald.service\n"
+                     "Wants=" PM_POD_AGENT_UNIT " " PM_POD_LOGD_UNIT
+                     " systemd-journald.socket systemd-journald.service\n"
                      "AllowIsolate=yes\n",
                      name, name) < 0)
                 return -ENOMEM;
@@ -109,23 +110,16 @@ int pm_unit_pod_target(const char *name, char **ret) {
         return 0;
 }
 
-int pm_unit_agent_service(const char *name, char *const *env, char **ret) {
+/* Environment= lines for env (the sanitizer settings of a test run). */
+static int env_lines(char *const *env, char **ret) {
         _cleanup_free_ char *envs = NULL;
         size_t envs_len = 0;
-        FILE *f;
-        char *text;
-        int r;
-
-        if (!pm_dns_label_valid(name))
-                return -EINVAL;
-
-        f = open_memstream(&envs, &envs_len);
+        FILE *f = open_memstream(&envs, &envs_len);
         if (!f)
                 return -ENOMEM;
         for (char *const *e = env; e && *e; e++) {
                 _cleanup_free_ char *q = NULL;
-
-                r = pm_unit_env_quote(*e, &q);
+                int r = pm_unit_env_quote(*e, &q);
                 if (r < 0) {
                         fclose(f);
                         return r;
@@ -134,11 +128,26 @@ int pm_unit_agent_service(const char *name, char *const *env, char **ret) {
         }
         if (fclose(f) != 0)
                 return -ENOMEM;
+        *ret = TAKE_PTR(envs);
+        return 0;
+}
+
+int pm_unit_agent_service(const char *name, char *const *env, char **ret) {
+        _cleanup_free_ char *envs = NULL;
+        char *text;
+        int r;
+
+        if (!pm_dns_label_valid(name))
+                return -EINVAL;
+        r = env_lines(env, &envs);
+        if (r < 0)
+                return r;
 
         /* DefaultDependencies=no: the agent needs nothing of sysinit.target
          * and must come up even when something there fails. It logs to the
          * journal and to the console, which pm-stage1 shows when the pod
-         * does not become ready. */
+         * does not become ready. After the log daemon: apps' output goes
+         * there from the first Inject on. */
         if (asprintf(&text,
                      "# Written by pm-stage1. The PodMutator agent of pod %s.\n"
                      "[Unit]\n"
@@ -146,7 +155,7 @@ int pm_unit_agent_service(const char *name, char *const *env, char **ret) {
                      "DefaultDependencies=no\n"
                      "Conflicts=shutdown.target\n"
                      "Before=shutdown.target\n"
-                     "After=systemd-journald.socket\n"
+                     "After=systemd-journald.socket " PM_POD_LOGD_UNIT "\n"
                      "StartLimitIntervalSec=0\n"
                      "\n"
                      "[Service]\n"
@@ -161,6 +170,49 @@ int pm_unit_agent_service(const char *name, char *const *env, char **ret) {
                      "StandardError=inherit\n"
                      "%s",
                      name, name, strempty(envs)) < 0)
+                return -ENOMEM;
+        *ret = text;
+        return 0;
+}
+
+int pm_unit_logd_service(const char *name, char *const *env, char **ret) {
+        _cleanup_free_ char *envs = NULL;
+        char *text;
+        int r;
+
+        if (!pm_dns_label_valid(name))
+                return -EINVAL;
+        r = env_lines(env, &envs);
+        if (r < 0)
+                return r;
+
+        /* The fd store keeps the apps' open streams across a restart of the
+         * daemon; journald must not rate-limit it, since it speaks for every
+         * app of the pod. */
+        if (asprintf(&text,
+                     "# Written by pm-stage1. The log daemon of pod %s: apps' stdout and stderr.\n"
+                     "[Unit]\n"
+                     "Description=PodMutator log daemon\n"
+                     "DefaultDependencies=no\n"
+                     "Conflicts=shutdown.target\n"
+                     "Before=shutdown.target\n"
+                     "After=systemd-journald.socket\n"
+                     "StartLimitIntervalSec=0\n"
+                     "\n"
+                     "[Service]\n"
+                     "Type=notify\n"
+                     "NotifyAccess=main\n"
+                     "ExecStart=" PM_POD_AGENT_BINARY " --logd\n"
+                     "Restart=always\n"
+                     "RestartSec=100ms\n"
+                     "FileDescriptorStoreMax=8192\n"
+                     "LimitNOFILE=65536\n"
+                     "LogRateLimitIntervalSec=0\n"
+                     "TimeoutStopSec=10s\n"
+                     "StandardOutput=journal+console\n"
+                     "StandardError=inherit\n"
+                     "%s",
+                     name, strempty(envs)) < 0)
                 return -ENOMEM;
         *ret = text;
         return 0;
@@ -250,7 +302,7 @@ static int write_etc(const char *root, const char *name, char **ret_error) {
 }
 
 static int write_units(int rootfd, const char *root, const char *name, char *const *env, char **ret_error) {
-        _cleanup_free_ char *target = NULL, *service = NULL;
+        _cleanup_free_ char *target = NULL, *service = NULL, *logd = NULL;
         int r;
 
         r = pm_unit_pod_target(name, &target);
@@ -264,6 +316,12 @@ static int write_units(int rootfd, const char *root, const char *name, char *con
         if (r < 0)
                 return r;
         r = write_text(root, "etc/systemd/system/" PM_POD_AGENT_UNIT, service, 0644, ret_error);
+        if (r < 0)
+                return r;
+        r = pm_unit_logd_service(name, env, &logd);
+        if (r < 0)
+                return pm_errorf(ret_error, r, "cannot make " PM_POD_LOGD_UNIT ": %m");
+        r = write_text(root, "etc/systemd/system/" PM_POD_LOGD_UNIT, logd, 0644, ret_error);
         if (r < 0)
                 return r;
 

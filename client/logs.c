@@ -1,0 +1,174 @@
+/* pmctl logs: an app's stdout and stderr, from the pod's journal, byte for
+ * byte; stdout lines to our stdout, stderr lines to our stderr. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pmctl.h"
+
+#define STREAM_STDOUT_BIT 1u
+#define STREAM_STDERR_BIT 2u
+
+/* "2026-11-30T12:00:00[.frac](Z|+hh:mm|-hh:mm)" */
+static int parse_rfc3339(const char *s, int64_t *ret) {
+        struct tm tm = { 0 };
+        const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!p)
+                return -EINVAL;
+        int64_t frac = 0;
+        if (*p == '.') {
+                int digits = 0;
+                for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+                        if (digits < 9)
+                                frac = frac * 10 + (*p - '0');
+                if (digits == 0)
+                        return -EINVAL;
+                for (; digits < 9; digits++)
+                        frac *= 10;
+        }
+        int64_t offset = 0;
+        if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+                int hh = atoi(p + 1), mm = atoi(p + 4);
+                offset = (int64_t) (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
+        } else if (!streq(p, "Z") && !streq(p, "z"))
+                return -EINVAL;
+        time_t t = timegm(&tm);
+        if (t == (time_t) -1)
+                return -EINVAL;
+        *ret = ((int64_t) t - offset) * NSEC_PER_SEC + frac;
+        return 0;
+}
+
+int parse_since(const char *s, int64_t *ret) {
+        uint64_t v;
+        size_t n = strlen(s);
+        char unit = n > 0 ? s[n - 1] : 0;
+        if (strchr(s, 'T'))
+                return parse_rfc3339(s, ret);
+        if (unit == 's' || unit == 'm' || unit == 'h') {
+                char num[32];
+                if (n >= sizeof(num))
+                        return -EINVAL;
+                memcpy(num, s, n - 1);
+                num[n - 1] = '\0';
+                if (pm_parse_u64(num, &v) < 0 || v > 86400 * 365)
+                        return -EINVAL;
+                int64_t mult = unit == 's' ? 1 : unit == 'm' ? 60 : 3600;
+                *ret = pm_now_realtime_ns() - (int64_t) v * mult * NSEC_PER_SEC;
+                return 0;
+        }
+        if (pm_parse_u64(s, &v) < 0 || v > INT64_MAX)
+                return -EINVAL;
+        *ret = n > 12 ? (int64_t) v : (int64_t) v * NSEC_PER_SEC;
+        return 0;
+}
+
+uint64_t start_call(PmClient *c, PmRequest *req) {
+        PmEnvelope env = PODMUTATOR__V1__ENVELOPE__INIT;
+        env.call_id = pm_client_new_call_id(c);
+        env.body_case = PODMUTATOR__V1__ENVELOPE__BODY_REQUEST;
+        env.request = req;
+        if (pm_client_queue(c, &env) < 0 || pm_client_flush(c) < 0) {
+                fprintf(stderr, "pmctl: cannot send the request\n");
+                return 0;
+        }
+        return env.call_id;
+}
+
+typedef struct LogPrinter {
+        bool timestamps;
+        bool line_start[3]; /* per fd: the next byte starts a line */
+} LogPrinter;
+
+static void on_log_frame(const PmEnvelope *env, void *userdata) {
+        LogPrinter *p = userdata;
+        if (env->body_case != PODMUTATOR__V1__ENVELOPE__BODY_LOG)
+                return;
+        const Podmutator__V1__LogEntry *e = env->log;
+        uint32_t fd = e->fd <= 2 ? e->fd : 2;
+        FILE *out = fd == 1 ? stdout : stderr;
+        if (p->timestamps && p->line_start[fd]) {
+                time_t t = (time_t) (e->time / NSEC_PER_SEC);
+                struct tm tm;
+                char when[32];
+                gmtime_r(&t, &tm);
+                strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+                fprintf(out, "%s.%09lldZ ", when, (long long) (e->time % NSEC_PER_SEC));
+        }
+        fwrite(e->data.data, 1, e->data.len, out);
+        fflush(out);
+        p->line_start[fd] = !e->partial;
+}
+
+static int parse_stream(const char *s, uint32_t *ret) {
+        if (streq(s, "stdout"))
+                *ret = STREAM_STDOUT_BIT;
+        else if (streq(s, "stderr"))
+                *ret = STREAM_STDERR_BIT;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+int verb_logs(int argc, char **argv) {
+        static const struct option options[] = {
+                { "ns", required_argument, NULL, 'n' },
+                { "tail", required_argument, NULL, 'T' },
+                { "since", required_argument, NULL, 's' },
+                { "follow", no_argument, NULL, 'f' },
+                { "timestamps", no_argument, NULL, 't' },
+                { "stream", required_argument, NULL, 'S' },
+                {},
+        };
+        Podmutator__V1__LogsRequest logs = PODMUTATOR__V1__LOGS_REQUEST__INIT;
+        Podmutator__V1__AppRef ref = PODMUTATOR__V1__APP_REF__INIT;
+        LogPrinter printer = { .line_start = { true, true, true } };
+        int64_t tail = -1;
+        int c;
+        reset_getopt();
+        while ((c = getopt_long(argc, argv, "+ft", options, NULL)) >= 0) {
+                switch (c) {
+                case 'n': ref.namespace_ = optarg; break;
+                case 'f': logs.follow = true; break;
+                case 't': printer.timestamps = true; break;
+                case 'T':
+                        if (pm_parse_i64(optarg, &tail) < 0 || tail < 0)
+                                return usage_error("logs: --tail takes a number of lines, 0 or more");
+                        break;
+                case 's':
+                        if (parse_since(optarg, &logs.since) < 0 || logs.since <= 0)
+                                return usage_error("logs: --since takes 30s, 5m, 2h, an RFC 3339 time or seconds "
+                                                   "since the epoch");
+                        break;
+                case 'S':
+                        if (parse_stream(optarg, &logs.streams) < 0)
+                                return usage_error("logs: --stream is stdout or stderr, not \"%s\"", optarg);
+                        break;
+                default: return EXIT_USAGE;
+                }
+        }
+        if (optind != argc - 1)
+                return usage_error("logs: expects exactly one APP (an id, an id prefix or a name)");
+        ref.app = argv[optind];
+        logs.ref = &ref;
+        /* --tail 0: none of the past, only what comes (with -f). */
+        if (tail == 0)
+                logs.since = pm_now_realtime_ns();
+        else if (tail > 0)
+                logs.tail = tail;
+
+        _cleanup_(pm_client_freep) PmClient *client = NULL;
+        int r = connect_pod(&client);
+        if (r < 0)
+                return -r;
+        PmRequest req = PODMUTATOR__V1__REQUEST__INIT;
+        req.call_case = PODMUTATOR__V1__REQUEST__CALL_LOGS;
+        req.logs = &logs;
+        uint64_t id = start_call(client, &req);
+        if (id == 0)
+                return EXIT_UNAVAILABLE;
+        return stream_loop(client, id, on_log_frame, &printer);
+}
