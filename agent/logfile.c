@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "paths.h"
+#include "spec.h"
 #include "util.h"
 
 size_t pm_log_next_piece(const char *buf, size_t len, bool eof, bool *ret_partial) {
@@ -56,8 +57,8 @@ int pm_log_file_init(PmLogFile *f, const char *path, bool cri, uint64_t max_size
                 .max_files = max_files ? max_files : PM_LOG_MAX_FILES_DEFAULT,
                 .fd = -1,
         };
-        if (f->max_files > PM_LOG_MAX_FILES_MAX)
-                f->max_files = PM_LOG_MAX_FILES_MAX;
+        if (f->max_files > PM_LOG_FILES_MAX)
+                f->max_files = PM_LOG_FILES_MAX;
         return f->path ? 0 : -ENOMEM;
 }
 

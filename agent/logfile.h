@@ -15,7 +15,6 @@
 #define PM_LOG_CHUNK (16u * 1024u)
 #define PM_LOG_MAX_SIZE_DEFAULT (10u * 1024u * 1024u)
 #define PM_LOG_MAX_FILES_DEFAULT 3u
-#define PM_LOG_MAX_FILES_MAX 100u
 
 typedef enum PmLogStream { PM_LOG_STDOUT = 1, PM_LOG_STDERR = 2 } PmLogStream;
 

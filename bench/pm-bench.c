@@ -684,7 +684,7 @@ static int verb_sdstart(void) {
         if (mode == START_DROPIN)
                 dropin_cleanup(tag, arg_calls);
         if (r >= 0) {
-                /* Keys: sd_transient, sd_unitfile, sd_appunit, sd_dropin, sd_appdropin. */
+                /* Keys: sd_transient, sd_unitfile, sd_appunitfile, sd_dropin, sd_appdropin. */
                 static const char *const keys[] = { "transient", "unitfile", "dropin" };
                 static const char *const labels[] = { "sd-bus StartTransientUnit, Type=exec",
                                                       "unit file + StartUnit", "template + drop-in + StartUnit" };

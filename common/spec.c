@@ -165,6 +165,19 @@ static int check_map(const char *field, LabelsEntry *const *entries, size_t n_en
         return 0;
 }
 
+static int check_logging(const Podmutator__V1__Logging *lg, char **ret_error) {
+        if (!lg)
+                return 0;
+        if (lg->format > PODMUTATOR__V1__LOG_FORMAT__LOG_FORMAT_CRI)
+                return pm_errorf(ret_error, -EINVAL, "logging.format: unknown format %d", (int) lg->format);
+        if (lg->max_size != 0 && (lg->max_size < PM_LOG_SIZE_MIN || lg->max_size > PM_LOG_SIZE_MAX))
+                return pm_errorf(ret_error, -EINVAL, "logging.max_size: %llu is not between %u and %llu bytes",
+                                 (unsigned long long) lg->max_size, PM_LOG_SIZE_MIN, (unsigned long long) PM_LOG_SIZE_MAX);
+        if (lg->max_files > PM_LOG_FILES_MAX)
+                return pm_errorf(ret_error, -EINVAL, "logging.max_files: at most %u", PM_LOG_FILES_MAX);
+        return 0;
+}
+
 int pm_spec_validate(const PmAppSpec *spec, char **ret_error) {
         int r;
 
@@ -202,7 +215,7 @@ int pm_spec_validate(const PmAppSpec *spec, char **ret_error) {
                 return pm_errorf(ret_error, -EINVAL, "stop_signal: unknown signal \"%.32s\"", spec->stop_signal);
         if (spec->stop_timeout_seconds > PM_STOP_TIMEOUT_MAX)
                 return pm_errorf(ret_error, -EINVAL, "stop_timeout_seconds: at most %u", PM_STOP_TIMEOUT_MAX);
-        return 0;
+        return check_logging(spec->logging, ret_error);
 }
 
 const char *pm_signal_name(int sig) {

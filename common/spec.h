@@ -22,6 +22,9 @@ typedef Podmutator__V1__AppSpec PmAppSpec;
 #define PM_PATH_MAX 4095
 #define PM_USER_MAX 32
 #define PM_STOP_TIMEOUT_MAX 86400u          /* seconds */
+#define PM_LOG_SIZE_MIN 4096u              /* logging.max_size: the smallest rotation size */
+#define PM_LOG_SIZE_MAX (1ull << 40)        /* and the largest */
+#define PM_LOG_FILES_MAX 100u               /* logging.max_files */
 #define PM_STOP_TIMEOUT_DEFAULT 10u
 
 /* Checks every field. On failure returns -EINVAL and a message naming the
