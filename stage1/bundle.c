@@ -130,7 +130,8 @@ static int check_known(json_object *obj, const char *path, const char *const *kn
                         found = streq(*k, key);
                 if (!found) {
                         FieldPath fp;
-                        return pm_errorf(ret_error, -EINVAL, "%s: unknown field; remove it (PodMutator runs a bundle only as written)",
+                        return pm_errorf(ret_error, -EINVAL,
+                                         "%s: unknown field; remove it (PodMutator runs a bundle only as written)",
                                          path_join(&fp, path, key));
                 }
         }
@@ -142,7 +143,7 @@ static int check_known(json_object *obj, const char *path, const char *const *kn
 static int member(json_object *obj, const char *path, const char *key, json_type type, json_object **ret,
                   char **ret_error) {
         static const char *const what[] = {
-                [json_type_boolean] = "a boolean", [json_type_int] = "an integer", [json_type_object] = "an object",
+                [json_type_boolean] = "a boolean", [json_type_int] = "an integer",  [json_type_object] = "an object",
                 [json_type_array] = "an array",    [json_type_string] = "a string",
         };
         json_object *v = NULL;
@@ -358,8 +359,8 @@ static int parse_version(json_object *top, char **ret_error) {
         if (!v)
                 return pm_errorf(ret_error, -EINVAL, "ociVersion: required");
         if (!startswith(v, "1.") || v[2] < '0' || v[2] > '9')
-                return pm_errorf(ret_error, -EINVAL, "ociVersion: \"%.32s\" is not supported; runtime-spec 1.x bundles only",
-                                 v);
+                return pm_errorf(ret_error, -EINVAL,
+                                 "ociVersion: \"%.32s\" is not supported; runtime-spec 1.x bundles only", v);
         return 0;
 }
 
@@ -422,7 +423,7 @@ static int parse_env(Bundle *b, json_object *process, char **ret_error) {
 }
 
 static int parse_user(Bundle *b, json_object *process, char **ret_error) {
-        static const char *const known[] = { "uid", "gid", "umask", "additionalGids", "username", NULL };
+        static const char *const known[] = {"uid", "gid", "umask", "additionalGids", "username", NULL};
         json_object *user, *gids;
         int64_t uid, gid, umask;
         bool set;
@@ -459,9 +460,10 @@ static int parse_user(Bundle *b, json_object *process, char **ret_error) {
         if (r < 0)
                 return r;
         if (set && umask != DEFAULT_UMASK)
-                return pm_errorf(ret_error, -EINVAL,
-                                 "process.user.umask: not supported: apps run with umask 0022 (%d); remove it or set %d",
-                                 DEFAULT_UMASK, DEFAULT_UMASK);
+                return pm_errorf(
+                        ret_error, -EINVAL,
+                        "process.user.umask: not supported: apps run with umask 0022 (%d); remove it or set %d",
+                        DEFAULT_UMASK, DEFAULT_UMASK);
 
         r = member(user, "process.user", "additionalGids", json_type_array, &gids, ret_error);
         if (r < 0)
@@ -470,14 +472,14 @@ static int parse_user(Bundle *b, json_object *process, char **ret_error) {
                 FieldPath fp;
                 int64_t g;
 
-                r = int64_value(json_object_array_get_idx(gids, i), path_fmt(&fp, "process.user.additionalGids[%zu]", i),
-                                &g, ret_error);
+                r = int64_value(json_object_array_get_idx(gids, i),
+                                path_fmt(&fp, "process.user.additionalGids[%zu]", i), &g, ret_error);
                 if (r < 0)
                         return r;
                 if (g != gid)
-                        return pm_errorf(ret_error, -EINVAL,
-                                         "process.user.additionalGids[%zu]: not supported: an app has one group, its gid",
-                                         i);
+                        return pm_errorf(
+                                ret_error, -EINVAL,
+                                "process.user.additionalGids[%zu]: not supported: an app has one group, its gid", i);
         }
 
         b->root_user = uid == 0;
@@ -489,17 +491,48 @@ static int parse_user(Bundle *b, json_object *process, char **ret_error) {
 
 /* The capabilities of Linux, as capabilities(7) names them. */
 static const char *const capability_names[] = {
-        "CAP_CHOWN",           "CAP_DAC_OVERRIDE",   "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-        "CAP_FSETID",          "CAP_KILL",           "CAP_SETGID",          "CAP_SETUID",
-        "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-        "CAP_NET_ADMIN",       "CAP_NET_RAW",        "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
-        "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",      "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
-        "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",      "CAP_SYS_BOOT",        "CAP_SYS_NICE",
-        "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",       "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
-        "CAP_LEASE",           "CAP_AUDIT_WRITE",    "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
-        "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",      "CAP_SYSLOG",          "CAP_WAKE_ALARM",
-        "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",     "CAP_PERFMON",         "CAP_BPF",
-        "CAP_CHECKPOINT_RESTORE", NULL,
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+        NULL,
 };
 
 /* The bounding set of the unprivileged profile (docs/bundles.md). */
@@ -539,8 +572,8 @@ static int capability_set(json_object *caps, const char *key, json_object **ret,
 }
 
 static int parse_capabilities(Bundle *b, json_object *process, char **ret_error) {
-        static const char *const known[] = { "bounding", "effective", "permitted", "inheritable", "ambient", NULL };
-        static const char *const subsets[] = { "effective", "permitted", "inheritable", "ambient" };
+        static const char *const known[] = {"bounding", "effective", "permitted", "inheritable", "ambient", NULL};
+        static const char *const subsets[] = {"effective", "permitted", "inheritable", "ambient"};
         PmAppSpec *spec = b->spec;
         json_object *caps, *bounding;
         int r;
@@ -556,7 +589,8 @@ static int parse_capabilities(Bundle *b, json_object *process, char **ret_error)
                 return r;
         if (!bounding || json_object_array_length(bounding) == 0)
                 return pm_errorf(ret_error, -EINVAL,
-                                 "process.capabilities.bounding: an empty bounding set is not supported; list the capabilities the app keeps, or remove process.capabilities for the profile's set");
+                                 "process.capabilities.bounding: an empty bounding set is not supported; list the "
+                                 "capabilities the app keeps, or remove process.capabilities for the profile's set");
         for (size_t i = 0; i < json_object_array_length(bounding); i++) {
                 const char *s = json_object_get_string(json_object_array_get_idx(bounding, i));
 
@@ -584,24 +618,25 @@ static int parse_capabilities(Bundle *b, json_object *process, char **ret_error)
 
                         if (!strv_contains(spec->capabilities, spec->n_capabilities, s))
                                 return pm_errorf(ret_error, -EINVAL,
-                                                 "process.capabilities.%s[%zu]: %s is not in the bounding set", subsets[k],
-                                                 i, s);
+                                                 "process.capabilities.%s[%zu]: %s is not in the bounding set",
+                                                 subsets[k], i, s);
                         if (streq(subsets[k], "ambient") && !b->root_user)
                                 return pm_errorf(ret_error, -EINVAL,
-                                                 "process.capabilities.ambient: not supported for a user other than root: an app's user gets no capabilities");
+                                                 "process.capabilities.ambient: not supported for a user other than "
+                                                 "root: an app's user gets no capabilities");
                 }
         }
         return 0;
 }
 
 static const char *const rlimit_names[] = {
-        "RLIMIT_AS",       "RLIMIT_CORE",   "RLIMIT_CPU",    "RLIMIT_DATA",   "RLIMIT_FSIZE",  "RLIMIT_LOCKS",
-        "RLIMIT_MEMLOCK",  "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC",  "RLIMIT_RSS",
-        "RLIMIT_RTPRIO",   "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK", NULL,
+        "RLIMIT_AS",      "RLIMIT_CORE",     "RLIMIT_CPU",        "RLIMIT_DATA",   "RLIMIT_FSIZE", "RLIMIT_LOCKS",
+        "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE",       "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_RSS",
+        "RLIMIT_RTPRIO",  "RLIMIT_RTTIME",   "RLIMIT_SIGPENDING", "RLIMIT_STACK",  NULL,
 };
 
 static int parse_rlimits(Bundle *b, json_object *process, char **ret_error) {
-        static const char *const known[] = { "type", "soft", "hard", NULL };
+        static const char *const known[] = {"type", "soft", "hard", NULL};
         PmAppSpec *spec = b->spec;
         json_object *rlimits;
         int r;
@@ -626,8 +661,9 @@ static int parse_rlimits(Bundle *b, json_object *process, char **ret_error) {
                 if (r < 0)
                         return r;
                 if (!type || !name_in(rlimit_names, type))
-                        return pm_errorf(ret_error, -EINVAL, "%s.type: %s%.32s%s is not a resource limit of getrlimit(2)",
-                                         fp.s, type ? "\"" : "", type ?: "missing", type ? "\"" : "");
+                        return pm_errorf(ret_error, -EINVAL,
+                                         "%s.type: %s%.32s%s is not a resource limit of getrlimit(2)", fp.s,
+                                         type ? "\"" : "", type ?: "missing", type ? "\"" : "");
                 for (size_t j = 0; j < spec->n_rlimits; j++)
                         if (streq(spec->rlimits[j]->type, type))
                                 return pm_errorf(ret_error, -EINVAL, "%s.type: %s is given twice", fp.s, type);
@@ -664,9 +700,23 @@ static int parse_rlimits(Bundle *b, json_object *process, char **ret_error) {
 
 static int parse_process(Bundle *b, json_object *top, char **ret_error) {
         static const char *const known[] = {
-                "terminal",   "consoleSize",  "cwd",     "env",          "args",        "commandLine",
-                "rlimits",    "apparmorProfile", "capabilities", "noNewPrivileges", "oomScoreAdj", "scheduler",
-                "selinuxLabel", "ioPriority", "execCPUAffinity", "user", NULL,
+                "terminal",
+                "consoleSize",
+                "cwd",
+                "env",
+                "args",
+                "commandLine",
+                "rlimits",
+                "apparmorProfile",
+                "capabilities",
+                "noNewPrivileges",
+                "oomScoreAdj",
+                "scheduler",
+                "selinuxLabel",
+                "ioPriority",
+                "execCPUAffinity",
+                "user",
+                NULL,
         };
         json_object *process;
         const char *cwd;
@@ -687,7 +737,8 @@ static int parse_process(Bundle *b, json_object *top, char **ret_error) {
                 return r;
         if (terminal)
                 return pm_errorf(ret_error, -EINVAL,
-                                 "process.terminal: set it to false: apps run without a terminal (\"pmctl exec -t\" gives one to a command)");
+                                 "process.terminal: set it to false: apps run without a terminal (\"pmctl exec -t\" "
+                                 "gives one to a command)");
         if ((r = refuse_set(process, "process", "commandLine", "Windows only; give args", ret_error)) < 0 ||
             (r = refuse_set(process, "process", "apparmorProfile", "apps get no AppArmor profile of their own",
                             ret_error)) < 0 ||
@@ -736,7 +787,7 @@ static int parse_process(Bundle *b, json_object *top, char **ret_error) {
 /* ---- root, hostname ---- */
 
 static int parse_root(Bundle *b, json_object *top, char **ret_root_path, char **ret_error) {
-        static const char *const known[] = { "path", "readonly", NULL };
+        static const char *const known[] = {"path", "readonly", NULL};
         json_object *root;
         const char *path;
         bool readonly;
@@ -775,7 +826,8 @@ static int parse_hostname(Bundle *b, json_object *top, char **ret_error) {
                 return r;
         if (!b->uts_namespace)
                 return pm_errorf(ret_error, -EINVAL,
-                                 "hostname: needs a uts namespace; add {\"type\": \"uts\"} to linux.namespaces or remove hostname");
+                                 "hostname: needs a uts namespace; add {\"type\": \"uts\"} to linux.namespaces or "
+                                 "remove hostname");
         return set_string(&b->spec->hostname, hostname);
 }
 
@@ -787,9 +839,8 @@ static const struct {
         const char *destination;
         const char *type;
 } pseudo_mounts[] = {
-        { "/proc", "proc" },         { "/dev", "tmpfs" },          { "/dev/pts", "devpts" },
-        { "/dev/shm", "tmpfs" },     { "/dev/mqueue", "mqueue" },  { "/sys", "sysfs" },
-        { "/sys/fs/cgroup", "cgroup" }, { "/sys/fs/cgroup", "cgroup2" },
+        {"/proc", "proc"},         {"/dev", "tmpfs"}, {"/dev/pts", "devpts"},       {"/dev/shm", "tmpfs"},
+        {"/dev/mqueue", "mqueue"}, {"/sys", "sysfs"}, {"/sys/fs/cgroup", "cgroup"}, {"/sys/fs/cgroup", "cgroup2"},
 };
 
 static bool is_pseudo_mount(const char *destination, const char *type) {
@@ -800,9 +851,9 @@ static bool is_pseudo_mount(const char *destination, const char *type) {
 }
 
 static int parse_mount(Bundle *b, json_object *m, size_t i, char **ret_error) {
-        static const char *const known[] = { "destination", "type", "source", "options", "uidMappings", "gidMappings",
-                                             NULL };
-        static const char *const accepted_options[] = { "ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec", NULL };
+        static const char *const known[] = {"destination", "type",        "source", "options",
+                                            "uidMappings", "gidMappings", NULL};
+        static const char *const accepted_options[] = {"ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec", NULL};
         _cleanup_free_ char *source_path = NULL;
         const char *destination, *type, *source;
         bool bind = false, read_only = false;
@@ -841,7 +892,8 @@ static int parse_mount(Bundle *b, json_object *m, size_t i, char **ret_error) {
                         return r;
                 if (!name_in(accepted_options, o))
                         return pm_errorf(ret_error, -EINVAL,
-                                         "%s: option \"%.32s\" is not supported (ro, rw, bind, rbind, nosuid, nodev, noexec are)",
+                                         "%s: option \"%.32s\" is not supported (ro, rw, bind, rbind, nosuid, nodev, "
+                                         "noexec are)",
                                          fo.s, o);
                 if (streq(o, "bind") || streq(o, "rbind"))
                         bind = true;
@@ -852,10 +904,12 @@ static int parse_mount(Bundle *b, json_object *m, size_t i, char **ret_error) {
                 bind = true;
         else if (!isempty(type) && !streq(type, "none"))
                 return pm_errorf(ret_error, -EINVAL,
-                                 "%s.type: \"%.32s\" mounts are not supported at %s; only bind mounts, and the standard /proc, /dev, /sys mounts systemd provides",
+                                 "%s.type: \"%.32s\" mounts are not supported at %s; only bind mounts, and the "
+                                 "standard /proc, /dev, /sys mounts systemd provides",
                                  fp.s, type, destination);
         if (!bind)
-                return pm_errorf(ret_error, -EINVAL, "%s.options: not a bind mount; only bind mounts are supported (\"bind\" or \"rbind\")",
+                return pm_errorf(ret_error, -EINVAL,
+                                 "%s.options: not a bind mount; only bind mounts are supported (\"bind\" or \"rbind\")",
                                  fp.s);
         if (isempty(source))
                 return pm_errorf(ret_error, -EINVAL, "%s.source: required for a bind mount", fp.s);
@@ -928,8 +982,8 @@ static int parse_annotations(Bundle *b, json_object *top, char **ret_error) {
 /* ---- linux ---- */
 
 static int parse_namespaces(Bundle *b, json_object *linux_, char **ret_error) {
-        static const char *const known[] = { "type", "path", NULL };
-        static const char *const types[] = { "pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time", NULL };
+        static const char *const known[] = {"type", "path", NULL};
+        static const char *const types[] = {"pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time", NULL};
         bool seen[ELEMENTSOF(types)] = {};
         json_object *namespaces;
         Network *network;
@@ -972,9 +1026,10 @@ static int parse_namespaces(Bundle *b, json_object *linux_, char **ret_error) {
                 seen[k] = true;
 
                 if (streq(type, "user") || streq(type, "cgroup") || streq(type, "time"))
-                        return pm_errorf(ret_error, -EINVAL,
-                                         "%s.type: %s namespaces are not supported; apps share the pod's, remove the entry",
-                                         fp.s, type);
+                        return pm_errorf(
+                                ret_error, -EINVAL,
+                                "%s.type: %s namespaces are not supported; apps share the pod's, remove the entry",
+                                fp.s, type);
                 if (streq(type, "network")) {
                         if (isempty(path)) {
                                 network->mode = PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NONE;
@@ -1001,7 +1056,7 @@ static int parse_namespaces(Bundle *b, json_object *linux_, char **ret_error) {
 /* The rule a default config carries: deny every device, which is also what
  * the profile's device policy starts from. */
 static int parse_devices_rules(json_object *resources, char **ret_error) {
-        static const char *const known[] = { "allow", "type", "major", "minor", "access", NULL };
+        static const char *const known[] = {"allow", "type", "major", "minor", "access", NULL};
         json_object *devices;
         int r;
 
@@ -1029,17 +1084,20 @@ static int parse_devices_rules(json_object *resources, char **ret_error) {
                 if (!v || allow || !(isempty(type) || streq(type, "a")) || major != -1 || minor != -1 ||
                     !(isempty(access) || streq(access, "rwm")))
                         return pm_errorf(ret_error, -EINVAL,
-                                         "%s: not supported: only the default rule that denies every device; the profile decides device access",
+                                         "%s: not supported: only the default rule that denies every device; the "
+                                         "profile decides device access",
                                          fp.s);
         }
         return 0;
 }
 
 static int parse_memory(Bundle *b, json_object *resources, char **ret_error) {
-        static const char *const known[] = { "limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness",
-                                             "disableOOMKiller", "useHierarchy", "checkBeforeUpdate", NULL };
-        static const char *const refused[] = { "reservation", "swap", "kernel", "kernelTCP", "swappiness",
-                                               "disableOOMKiller", "useHierarchy", "checkBeforeUpdate", NULL };
+        static const char *const known[] = {
+                "limit",        "reservation",       "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller",
+                "useHierarchy", "checkBeforeUpdate", NULL};
+        static const char *const refused[] = {
+                "reservation",       "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller", "useHierarchy",
+                "checkBeforeUpdate", NULL};
         const char *const path = "linux.resources.memory";
         json_object *memory;
         int64_t limit;
@@ -1061,7 +1119,8 @@ static int parse_memory(Bundle *b, json_object *resources, char **ret_error) {
         if (r < 0 || !set || limit == -1)
                 return r;
         if (limit <= 0)
-                return pm_errorf(ret_error, -EINVAL, "%s.limit: must be a positive number of bytes, or -1 for none", path);
+                return pm_errorf(ret_error, -EINVAL, "%s.limit: must be a positive number of bytes, or -1 for none",
+                                 path);
         if (!spec_resources(b->spec))
                 return -ENOMEM;
         b->spec->resources->memory_max = (uint64_t) limit;
@@ -1069,10 +1128,10 @@ static int parse_memory(Bundle *b, json_object *resources, char **ret_error) {
 }
 
 static int parse_cpu(Bundle *b, json_object *resources, char **ret_error) {
-        static const char *const known[] = { "shares",         "quota", "burst", "period", "realtimeRuntime",
-                                             "realtimePeriod", "cpus",  "mems",  "idle",   NULL };
-        static const char *const refused[] = { "shares", "burst", "realtimeRuntime", "realtimePeriod",
-                                               "cpus",   "mems",  "idle",            NULL };
+        static const char *const known[] = {"shares",         "quota", "burst", "period", "realtimeRuntime",
+                                            "realtimePeriod", "cpus",  "mems",  "idle",   NULL};
+        static const char *const refused[] = {"shares", "burst", "realtimeRuntime", "realtimePeriod", "cpus", "mems",
+                                              "idle",   NULL};
         const char *const path = "linux.resources.cpu";
         json_object *cpu, *v;
         uint64_t period = DEFAULT_CPU_PERIOD, millis;
@@ -1104,7 +1163,8 @@ static int parse_cpu(Bundle *b, json_object *resources, char **ret_error) {
         if (quota <= 0)
                 return pm_errorf(ret_error, -EINVAL, "%s.quota: must be positive microseconds, or -1 for none", path);
         /* thousandths of a CPU, rounded up so that a small quota stays a limit */
-        if ((uint64_t) quota > UINT64_MAX / 1000 || (millis = ((uint64_t) quota * 1000 + period - 1) / period) > UINT32_MAX)
+        if ((uint64_t) quota > UINT64_MAX / 1000 ||
+            (millis = ((uint64_t) quota * 1000 + period - 1) / period) > UINT32_MAX)
                 return pm_errorf(ret_error, -EINVAL, "%s.quota: %" PRIi64 " is too large", path, quota);
         if (!spec_resources(b->spec))
                 return -ENOMEM;
@@ -1113,7 +1173,7 @@ static int parse_cpu(Bundle *b, json_object *resources, char **ret_error) {
 }
 
 static int parse_pids(Bundle *b, json_object *resources, char **ret_error) {
-        static const char *const known[] = { "limit", NULL };
+        static const char *const known[] = {"limit", NULL};
         json_object *pids;
         int64_t limit;
         bool set;
@@ -1129,8 +1189,8 @@ static int parse_pids(Bundle *b, json_object *resources, char **ret_error) {
         if (r < 0 || !set || limit == -1)
                 return r;
         if (limit <= 0 || limit > UINT32_MAX)
-                return pm_errorf(ret_error, -EINVAL, "linux.resources.pids.limit: must be 1 to %" PRIu32 ", or -1 for none",
-                                 UINT32_MAX);
+                return pm_errorf(ret_error, -EINVAL,
+                                 "linux.resources.pids.limit: must be 1 to %" PRIu32 ", or -1 for none", UINT32_MAX);
         if (!spec_resources(b->spec))
                 return -ENOMEM;
         b->spec->resources->tasks_max = (uint32_t) limit;
@@ -1138,9 +1198,9 @@ static int parse_pids(Bundle *b, json_object *resources, char **ret_error) {
 }
 
 static int parse_resources(Bundle *b, json_object *linux_, char **ret_error) {
-        static const char *const known[] = { "devices", "memory",  "cpu",  "blockIO", "hugepageLimits",
-                                             "network", "pids",    "rdma", "unified", NULL };
-        static const char *const refused[] = { "blockIO", "hugepageLimits", "network", "rdma", "unified", NULL };
+        static const char *const known[] = {"devices", "memory", "cpu",  "blockIO", "hugepageLimits",
+                                            "network", "pids",   "rdma", "unified", NULL};
+        static const char *const refused[] = {"blockIO", "hugepageLimits", "network", "rdma", "unified", NULL};
         json_object *resources;
         int r;
 
@@ -1151,8 +1211,8 @@ static int parse_resources(Bundle *b, json_object *linux_, char **ret_error) {
         if (r < 0)
                 return r;
         for (const char *const *k = refused; *k; k++) {
-                r = refuse_set(resources, "linux.resources", *k, "only memory.limit, cpu.quota/period and pids.limit are",
-                               ret_error);
+                r = refuse_set(resources, "linux.resources", *k,
+                               "only memory.limit, cpu.quota/period and pids.limit are", ret_error);
                 if (r < 0)
                         return r;
         }
@@ -1165,9 +1225,18 @@ static int parse_resources(Bundle *b, json_object *linux_, char **ret_error) {
 /* The paths a default config masks or makes read-only; the unprivileged
  * profile protects them (docs/bundles.md), so these lists are taken. */
 static const char *const default_masked_paths[] = {
-        "/proc/acpi",           "/proc/asound",      "/proc/interrupts", "/proc/kcore",
-        "/proc/keys",           "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-        "/proc/sched_debug",    "/proc/scsi",        "/sys/firmware",    "/sys/devices/virtual/powercap",
+        "/proc/acpi",
+        "/proc/asound",
+        "/proc/interrupts",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware",
+        "/sys/devices/virtual/powercap",
         NULL,
 };
 static const char *const default_readonly_paths[] = {
@@ -1190,34 +1259,35 @@ static int parse_path_list(json_object *linux_, const char *key, const char *con
                 if (r < 0)
                         return r;
                 if (!name_in(defaults, s))
-                        return pm_errorf(ret_error, -EINVAL,
-                                         "%s: \"%.64s\" is not supported; only the default list is, which the profile covers",
-                                         fp.s, s);
+                        return pm_errorf(
+                                ret_error, -EINVAL,
+                                "%s: \"%.64s\" is not supported; only the default list is, which the profile covers",
+                                fp.s, s);
         }
         return 0;
 }
 
 static int parse_linux(Bundle *b, json_object *top, char **ret_error) {
         static const char *const known[] = {
-                "namespaces",    "uidMappings", "gidMappings",  "timeOffsets",   "devices",     "netDevices",
-                "cgroupsPath",   "resources",   "intelRdt",     "memoryPolicy",  "sysctl",      "seccomp",
-                "rootfsPropagation", "maskedPaths", "readonlyPaths", "mountLabel", "personality", NULL,
+                "namespaces",        "uidMappings", "gidMappings",   "timeOffsets",  "devices",     "netDevices",
+                "cgroupsPath",       "resources",   "intelRdt",      "memoryPolicy", "sysctl",      "seccomp",
+                "rootfsPropagation", "maskedPaths", "readonlyPaths", "mountLabel",   "personality", NULL,
         };
         static const struct {
                 const char *key, *why;
         } refused[] = {
-                { "uidMappings", "apps have no user namespace" },
-                { "gidMappings", "apps have no user namespace" },
-                { "timeOffsets", "apps have no time namespace" },
-                { "devices", "apps get the devices of their profile" },
-                { "netDevices", "apps get the network of the pod or of their namespace" },
-                { "intelRdt", "apps get no resctrl group" },
-                { "memoryPolicy", "apps run with the default NUMA policy" },
-                { "sysctl", "apps share the pod's kernel parameters" },
-                { "seccomp", "the profile decides the system call filter" },
-                { "rootfsPropagation", "systemd decides mount propagation" },
-                { "mountLabel", "apps get no SELinux mount label" },
-                { "personality", "apps run with the node's execution domain" },
+                {"uidMappings", "apps have no user namespace"},
+                {"gidMappings", "apps have no user namespace"},
+                {"timeOffsets", "apps have no time namespace"},
+                {"devices", "apps get the devices of their profile"},
+                {"netDevices", "apps get the network of the pod or of their namespace"},
+                {"intelRdt", "apps get no resctrl group"},
+                {"memoryPolicy", "apps run with the default NUMA policy"},
+                {"sysctl", "apps share the pod's kernel parameters"},
+                {"seccomp", "the profile decides the system call filter"},
+                {"rootfsPropagation", "systemd decides mount propagation"},
+                {"mountLabel", "apps get no SELinux mount label"},
+                {"personality", "apps run with the node's execution domain"},
         };
         json_object *linux_;
         int r;
@@ -1255,23 +1325,24 @@ static int parse_hooks(json_object *top, char **ret_error) {
         json_object_object_foreach(hooks, key, v) {
                 if (is_unset(v))
                         continue;
-                return pm_errorf(ret_error, -EINVAL,
-                                 "hooks.%s: not supported: hooks would run programs on the node; prepare the bundle beforehand",
-                                 key);
+                return pm_errorf(
+                        ret_error, -EINVAL,
+                        "hooks.%s: not supported: hooks would run programs on the node; prepare the bundle beforehand",
+                        key);
         }
         return 0;
 }
 
 static int bundle_parse(const char *text, size_t len, const char *dir, PmAppSpec **ret_spec, char **ret_root_path,
                         char **ret_error) {
-        static const char *const known[] = { "ociVersion", "process",  "root",  "hostname", "domainname",
-                                             "mounts",     "hooks",    "annotations", "linux", NULL };
+        static const char *const known[] = {"ociVersion", "process", "root",        "hostname", "domainname",
+                                            "mounts",     "hooks",   "annotations", "linux",    NULL};
         _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
         _cleanup_(json_object_putp) json_object *top = NULL;
         _cleanup_(spec_freep) PmAppSpec *spec = NULL;
         _cleanup_free_ char *root_path = NULL;
         enum json_tokener_error e;
-        Bundle b = { .dir = dir };
+        Bundle b = {.dir = dir};
         int r;
 
         assert(text || len == 0);
@@ -1289,8 +1360,8 @@ static int bundle_parse(const char *text, size_t len, const char *dir, PmAppSpec
         if (e != json_tokener_success)
                 return pm_errorf(ret_error, -EINVAL, "config.json: invalid JSON at offset %zu: %s",
                                  json_tokener_get_parse_end(tok), json_tokener_error_desc(e));
-        if (json_tokener_get_parse_end(tok) != len && strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") !=
-                                                               len - json_tokener_get_parse_end(tok))
+        if (json_tokener_get_parse_end(tok) != len &&
+            strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") != len - json_tokener_get_parse_end(tok))
                 return pm_errorf(ret_error, -EINVAL, "config.json: trailing characters at offset %zu",
                                  json_tokener_get_parse_end(tok));
         if (!json_object_is_type(top, json_type_object))
@@ -1314,8 +1385,7 @@ static int bundle_parse(const char *text, size_t len, const char *dir, PmAppSpec
         return 0;
 }
 
-int pm_bundle_parse(const char *json_text, size_t len, PmAppSpec **ret_spec, char **ret_root_path,
-                    char **ret_error) {
+int pm_bundle_parse(const char *json_text, size_t len, PmAppSpec **ret_spec, char **ret_root_path, char **ret_error) {
         assert(ret_spec);
         assert(ret_root_path);
 

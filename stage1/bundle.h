@@ -45,5 +45,4 @@ int pm_bundle_load(const char *dir, PmAppSpec **ret_spec, char **ret_rootfs, cha
  * callers that hold it and for tests. ret_root_path gets root.path exactly as
  * written (relative to the bundle, or absolute), and relative mount sources
  * are left as written. */
-int pm_bundle_parse(const char *json_text, size_t len, PmAppSpec **ret_spec, char **ret_root_path,
-                    char **ret_error);
+int pm_bundle_parse(const char *json_text, size_t len, PmAppSpec **ret_spec, char **ret_root_path, char **ret_error);

@@ -49,7 +49,8 @@ static const char crun_config[] =
         "    { \"destination\": \"/dev\", \"type\": \"tmpfs\", \"source\": \"tmpfs\",\n"
         "      \"options\": [ \"nosuid\", \"strictatime\", \"mode=755\", \"size=65536k\" ] },\n"
         "    { \"destination\": \"/dev/pts\", \"type\": \"devpts\", \"source\": \"devpts\",\n"
-        "      \"options\": [ \"nosuid\", \"noexec\", \"newinstance\", \"ptmxmode=0666\", \"mode=0620\", \"gid=5\" ] },\n"
+        "      \"options\": [ \"nosuid\", \"noexec\", \"newinstance\", \"ptmxmode=0666\", \"mode=0620\", \"gid=5\" ] "
+        "},\n"
         "    { \"destination\": \"/dev/shm\", \"type\": \"tmpfs\", \"source\": \"shm\",\n"
         "      \"options\": [ \"nosuid\", \"noexec\", \"nodev\", \"mode=1777\", \"size=65536k\" ] },\n"
         "    { \"destination\": \"/dev/mqueue\", \"type\": \"mqueue\", \"source\": \"mqueue\",\n"
@@ -177,7 +178,8 @@ static void assert_refused_text(const char *text, const char *fragment, const ch
         assert_null(root);
         assert_non_null(error);
         if (!strstr(error, fragment) || (fragment2 && !strstr(error, fragment2)))
-                fail_msg("message \"%s\" lacks \"%s\"%s%s", error, fragment, fragment2 ? " or " : "", strempty(fragment2));
+                fail_msg("message \"%s\" lacks \"%s\"%s%s", error, fragment, fragment2 ? " or " : "",
+                         strempty(fragment2));
         free(error);
 }
 
@@ -411,10 +413,10 @@ static void test_bind_mount_forms_and_options(void **state) {
         assert_string_equal(spec->mounts[0]->source, "cache");
         spec_free(spec);
 
-        assert_refused("mounts.7", "{\"destination\": \"/x\", \"type\": \"bind\", \"source\": \"/y\", \"options\": [\"rprivate\"]}",
+        assert_refused("mounts.7",
+                       "{\"destination\": \"/x\", \"type\": \"bind\", \"source\": \"/y\", \"options\": [\"rprivate\"]}",
                        "mounts[7].options[0]", "rprivate");
-        assert_refused("mounts.7", "{\"destination\": \"/x\", \"source\": \"/y\"}", "mounts[7].options",
-                       "bind mount");
+        assert_refused("mounts.7", "{\"destination\": \"/x\", \"source\": \"/y\"}", "mounts[7].options", "bind mount");
         assert_refused("mounts.7", "{\"destination\": \"x\", \"type\": \"bind\", \"source\": \"/y\"}",
                        "mounts[7].destination", NULL);
 }
