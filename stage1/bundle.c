@@ -120,6 +120,17 @@ static bool is_unset(json_object *v) {
         }
 }
 
+/* s itself when it can go into a message as it is: valid UTF-8 without
+ * control characters (keys come straight from the file). */
+static const char *printable(const char *s) {
+        if (!pm_utf8_valid(s, strlen(s)))
+                return "<invalid UTF-8>";
+        for (const char *c = s; *c; c++)
+                if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                        return "<key with control characters>";
+        return s;
+}
+
 /* Refuses a member of obj the schema has no place for. */
 static int check_known(json_object *obj, const char *path, const char *const *known, char **ret_error) {
         json_object_object_foreach(obj, key, v) {
@@ -132,7 +143,7 @@ static int check_known(json_object *obj, const char *path, const char *const *kn
                         FieldPath fp;
                         return pm_errorf(ret_error, -EINVAL,
                                          "%s: unknown field; remove it (PodMutator runs a bundle only as written)",
-                                         path_join(&fp, path, key));
+                                         path_join(&fp, path, printable(key)));
                 }
         }
         return 0;
@@ -367,6 +378,7 @@ static int parse_version(json_object *top, char **ret_error) {
 /* ---- process ---- */
 
 static int parse_args(Bundle *b, json_object *process, char **ret_error) {
+        _cleanup_free_ char *why = NULL;
         json_object *args;
         int r;
 
@@ -387,7 +399,20 @@ static int parse_args(Bundle *b, json_object *process, char **ret_error) {
                 if (r < 0)
                         return r;
         }
+        r = pm_argv_validate(b->spec->argv, b->spec->n_argv, &why);
+        if (r < 0)
+                return pm_errorf(ret_error, r, "process.args: %s", strempty(why));
         return 0;
+}
+
+static bool env_name_valid(const char *s, size_t n) {
+        if (n == 0 || (s[0] >= '0' && s[0] <= '9'))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+                      s[i] == '_'))
+                        return false;
+        return true;
 }
 
 static int parse_env(Bundle *b, json_object *process, char **ret_error) {
@@ -408,7 +433,13 @@ static int parse_env(Bundle *b, json_object *process, char **ret_error) {
                         return r;
                 eq = strchr(s, '=');
                 if (!eq || eq == s)
-                        return pm_errorf(ret_error, -EINVAL, "process.env[%zu]: \"%.64s\" is not KEY=VALUE", i, s);
+                        return pm_errorf(ret_error, -EINVAL, "process.env[%zu]: \"%.64s\" is not KEY=VALUE", i,
+                                         printable(s));
+                if (!env_name_valid(s, (size_t) (eq - s)))
+                        return pm_errorf(ret_error, -EINVAL,
+                                         "process.env[%zu]: the name before '=' must be letters, digits and '_', not "
+                                         "starting with a digit",
+                                         i);
                 for (size_t j = 0; j < spec->n_env; j++)
                         if (strlen(spec->env[j]->key) == (size_t) (eq - s) &&
                             memcmp(spec->env[j]->key, s, (size_t) (eq - s)) == 0)
@@ -961,7 +992,7 @@ static int parse_annotations(Bundle *b, json_object *top, char **ret_error) {
                 const char *value;
                 FieldPath fp;
 
-                r = string_value(v, path_fmt(&fp, "annotations.%s", key), &value, ret_error);
+                r = string_value(v, path_fmt(&fp, "annotations.%s", printable(key)), &value, ret_error);
                 if (r < 0)
                         return r;
                 if (streq(key, STOP_SIGNAL_ANNOTATION)) {

@@ -468,6 +468,8 @@ static void test_refuses_malformed_env_entries_naming_the_index(void **state) {
         assert_refused("process.env.2", "\"=value\"", "process.env[2]", NULL);
         assert_refused("process.env.2", "\"TERM=vt100\"", "process.env[2]", "twice");
         assert_refused("process.env.0", "42", "process.env[0]", "expected a string");
+        assert_refused("process.env.1", "\"MY-VAR=1\"", "process.env[1]", "letters, digits");
+        assert_refused("process.env.1", "\"\\u001b[31m\"", "process.env[1]", "<key with control characters>");
 }
 
 static void test_refuses_oci_versions_other_than_1x(void **state) {
@@ -509,6 +511,8 @@ static void test_refuses_what_a_unit_cannot_carry(void **state) {
                        "bounding");
         assert_refused("process.capabilities.bounding.0", "\"CAP_FLY\"", "process.capabilities.bounding[0]", NULL);
         assert_refused("process.args", "[]", "process.args", "required");
+        assert_refused("process.args", "[\"bin/server\"]", "process.args", "argv[0]");
+        assert_refused_text("{\"\\u0007bell\": 1}", "<key with control characters>", "unknown field");
         assert_refused("process.cwd", "\"srv\"", "process.cwd", NULL);
         assert_refused("root.path", "\"\"", "root.path", NULL);
         assert_refused("domainname", "\"example.com\"", "domainname", NULL);
