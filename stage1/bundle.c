@@ -1378,11 +1378,13 @@ static int bundle_parse(const char *text, size_t len, const char *dir, PmAppSpec
 
         assert(text || len == 0);
 
+        if (len == 0)
+                return pm_errorf(ret_error, -EINVAL, "config.json: empty");
         if (len > INT_MAX)
                 return pm_errorf(ret_error, -EINVAL, "config.json: too large");
         tok = json_tokener_new_ex(JSON_DEPTH_MAX);
         if (!tok)
-                return -ENOMEM;
+                return pm_errorf(ret_error, -ENOMEM, "out of memory");
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
         top = json_tokener_parse_ex(tok, text, (int) len);
         e = json_tokener_get_error(tok);
@@ -1391,16 +1393,15 @@ static int bundle_parse(const char *text, size_t len, const char *dir, PmAppSpec
         if (e != json_tokener_success)
                 return pm_errorf(ret_error, -EINVAL, "config.json: invalid JSON at offset %zu: %s",
                                  json_tokener_get_parse_end(tok), json_tokener_error_desc(e));
-        if (json_tokener_get_parse_end(tok) != len &&
-            strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") != len - json_tokener_get_parse_end(tok))
-                return pm_errorf(ret_error, -EINVAL, "config.json: trailing characters at offset %zu",
-                                 json_tokener_get_parse_end(tok));
+        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
+                if (!strchr(" \t\r\n", text[i]) || text[i] == 0)
+                        return pm_errorf(ret_error, -EINVAL, "config.json: trailing characters at offset %zu", i);
         if (!json_object_is_type(top, json_type_object))
                 return pm_errorf(ret_error, -EINVAL, "config.json: expected an object, got %s", type_name(top));
 
         spec = malloc(sizeof(PmAppSpec));
         if (!spec)
-                return -ENOMEM;
+                return pm_errorf(ret_error, -ENOMEM, "out of memory");
         podmutator__v1__app_spec__init(spec);
         b.spec = spec;
 

@@ -294,6 +294,19 @@ static void test_spec_survives_pack_and_unpack(void **state) {
         spec_free(spec);
 }
 
+static void test_text_needs_no_nul_terminator(void **state) {
+        size_t len = strlen(crun_config);
+        char *text = malloc(len), *root = NULL, *error = NULL; /* exactly the text: ASan sees any read past it */
+        PmAppSpec *spec = NULL;
+
+        assert_non_null(text);
+        memcpy(text, crun_config, len);
+        assert_int_equal(pm_bundle_parse(text, len, &spec, &root, &error), 0);
+        spec_free(spec);
+        free(root);
+        free(text);
+}
+
 /* ---- mappings ---- */
 
 static void test_bounding_set_within_unprivileged_defaults_keeps_the_profile(void **state) {
@@ -491,6 +504,7 @@ static void test_refuses_wrong_json_types_naming_the_field(void **state) {
         assert_refused_text("[]", "config.json", "expected an object");
         assert_refused_text("{\"ociVersion\": ", "config.json", "invalid JSON");
         assert_refused_text("{} {}", "config.json", NULL);
+        assert_refused_text("", "config.json", "empty");
 }
 
 static void test_refuses_what_a_unit_cannot_carry(void **state) {
@@ -575,6 +589,7 @@ int main(void) {
                 cmocka_unit_test(test_crun_default_config_becomes_the_exact_spec),
                 cmocka_unit_test(test_named_spec_from_default_config_passes_validation),
                 cmocka_unit_test(test_spec_survives_pack_and_unpack),
+                cmocka_unit_test(test_text_needs_no_nul_terminator),
                 cmocka_unit_test(test_bounding_set_within_unprivileged_defaults_keeps_the_profile),
                 cmocka_unit_test(test_ambient_capabilities_only_for_root),
                 cmocka_unit_test(test_network_namespaces_map_to_network_modes),
