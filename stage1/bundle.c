@@ -995,6 +995,9 @@ static int parse_annotations(Bundle *b, json_object *top, char **ret_error) {
                 r = string_value(v, path_fmt(&fp, "annotations.%s", printable(key)), &value, ret_error);
                 if (r < 0)
                         return r;
+                if (!pm_label_key_valid(key))
+                        return pm_errorf(ret_error, -EINVAL, "%s: not a key an app can carry (1-%d of [A-Za-z0-9._/-])",
+                                         fp.s, PM_LABEL_KEY_MAX);
                 if (streq(key, STOP_SIGNAL_ANNOTATION)) {
                         if (pm_signal_from_name(value) < 0)
                                 return pm_errorf(ret_error, -EINVAL, "%s: unknown signal \"%.32s\"", fp.s, value);
@@ -1346,6 +1349,68 @@ static int parse_linux(Bundle *b, json_object *top, char **ret_error) {
 
 /* ---- the whole config ---- */
 
+/* json-c keeps the last of repeated keys without a word. So count the
+ * members of each object in the text, in the order the objects open, and
+ * compare with what json-c kept, walking its tree in the same order: the
+ * first object that lost a member is the one with a key given twice. */
+static int count_members(const char *text, size_t len, size_t **ret_counts, size_t *ret_n) {
+        _cleanup_free_ size_t *counts = NULL;
+        size_t stack[JSON_DEPTH_MAX + 1], depth = 0, n = 0;
+
+        counts = calloc(len / 2 + 1, sizeof(size_t)); /* an object takes at least "{}" */
+        if (!counts)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++) {
+                char c = text[i];
+
+                if (c == '"') {
+                        for (i++; i < len && text[i] != '"'; i++)
+                                if (text[i] == '\\')
+                                        i++;
+                } else if (c == '{' || c == '[') {
+                        if (depth > JSON_DEPTH_MAX || n > len / 2)
+                                return -EINVAL; /* json-c checked the text already */
+                        stack[depth++] = c == '{' ? n++ : SIZE_MAX;
+                } else if (c == '}' || c == ']') {
+                        depth -= depth > 0;
+                } else if (c == ':' && depth > 0 && stack[depth - 1] != SIZE_MAX)
+                        counts[stack[depth - 1]]++;
+        }
+        *ret_counts = TAKE_PTR(counts);
+        *ret_n = n;
+        return 0;
+}
+
+static bool members_kept(json_object *v, const size_t *counts, size_t n, size_t *next) {
+        if (json_object_is_type(v, json_type_object)) {
+                if (*next >= n || counts[(*next)++] != (size_t) json_object_object_length(v))
+                        return false;
+                json_object_object_foreach(v, key, member) {
+                        (void) key;
+                        if (!members_kept(member, counts, n, next))
+                                return false;
+                }
+        } else if (json_object_is_type(v, json_type_array)) {
+                for (size_t i = 0; i < json_object_array_length(v); i++)
+                        if (!members_kept(json_object_array_get_idx(v, i), counts, n, next))
+                                return false;
+        }
+        return true;
+}
+
+static int check_repeated_keys(json_object *top, const char *text, size_t len, char **ret_error) {
+        _cleanup_free_ size_t *counts = NULL;
+        size_t n, next = 0;
+        int r;
+
+        r = count_members(text, len, &counts, &n);
+        if (r == -ENOMEM)
+                return pm_errorf(ret_error, r, "out of memory");
+        if (r < 0 || !members_kept(top, counts, n, &next))
+                return pm_errorf(ret_error, -EINVAL, "config.json: an object holds the same key twice");
+        return 0;
+}
+
 static int parse_hooks(json_object *top, char **ret_error) {
         json_object *hooks;
         int r;
@@ -1398,6 +1463,9 @@ static int bundle_parse(const char *text, size_t len, const char *dir, PmAppSpec
                         return pm_errorf(ret_error, -EINVAL, "config.json: trailing characters at offset %zu", i);
         if (!json_object_is_type(top, json_type_object))
                 return pm_errorf(ret_error, -EINVAL, "config.json: expected an object, got %s", type_name(top));
+        r = check_repeated_keys(top, text, len, ret_error);
+        if (r < 0)
+                return r;
 
         spec = malloc(sizeof(PmAppSpec));
         if (!spec)

@@ -507,6 +507,21 @@ static void test_refuses_wrong_json_types_naming_the_field(void **state) {
         assert_refused_text("", "config.json", "empty");
 }
 
+static void test_refuses_a_key_given_twice(void **state) {
+        /* the second "process" would silently win in json-c */
+        assert_refused_text("{\"ociVersion\": \"1.0.0\", \"process\": {}, \"process\": {}}", "config.json", "twice");
+        /* deep in the tree, after other objects and arrays */
+        const char *at = strstr(crun_config, "\"cwd\": \"/srv\"");
+        char *text = NULL;
+        assert_non_null(at);
+        assert_true(asprintf(&text, "%.*s\"cwd\": \"/tmp\", %s", (int) (at - crun_config), crun_config, at) > 0);
+        assert_refused_text(text, "config.json", "twice");
+        free(text);
+        /* keys and colons inside strings are not members */
+        assert_refused("annotations", "{\"a\": \"{\\\"x\\\": 1, \\\"x\\\": 2}\", \"b:c\": \"1\"}", "annotations.b:c",
+                       "not a key");
+}
+
 static void test_refuses_what_a_unit_cannot_carry(void **state) {
         assert_refused("process.user.additionalGids", "[5]", "process.user.additionalGids[0]", NULL);
         assert_refused("process.user.umask", "63", "process.user.umask", NULL);
@@ -606,6 +621,7 @@ int main(void) {
                 cmocka_unit_test(test_refuses_malformed_env_entries_naming_the_index),
                 cmocka_unit_test(test_refuses_oci_versions_other_than_1x),
                 cmocka_unit_test(test_refuses_wrong_json_types_naming_the_field),
+                cmocka_unit_test(test_refuses_a_key_given_twice),
                 cmocka_unit_test(test_refuses_what_a_unit_cannot_carry),
                 cmocka_unit_test(test_load_resolves_root_and_relative_sources_against_the_bundle),
         };
