@@ -299,15 +299,19 @@ static bool ends_line(sd_journal *j, bool last) {
         return last || !entry_partial(j);
 }
 
-/* Positions j so that the next entry is the first of the last n lines. */
-static int seek_tail_lines(sd_journal *j, int64_t n) {
+/* Positions j so that the next entry is the first of the last n lines
+ * logged from since_usec on. */
+static int seek_tail_lines(sd_journal *j, int64_t n, uint64_t since_usec) {
         int r = sd_journal_seek_tail(j);
         int64_t ends = 0;
         bool last = true;
         while (r >= 0) {
+                uint64_t t = 0;
                 r = sd_journal_previous(j);
                 if (r <= 0)
                         break;
+                if (since_usec > 0 && sd_journal_get_realtime_usec(j, &t) >= 0 && t < since_usec)
+                        return 0; /* next() moves past the older entries */
                 if (ends_line(j, last) && ++ends == n + 1)
                         return 0; /* next() moves to the line after this one */
                 last = false;
@@ -329,10 +333,11 @@ static int open_journal(LogReader *r, const Podmutator__V1__LogsRequest *req) {
                 k = sd_journal_add_match(r->j, "PM_STREAM=stderr", 0);
         if (k < 0)
                 return k;
-        if (req->since > 0)
-                return sd_journal_seek_realtime_usec(r->j, (uint64_t) req->since / 1000);
+        uint64_t since_usec = req->since > 0 ? (uint64_t) req->since / 1000 : 0;
         if (req->tail > 0)
-                return seek_tail_lines(r->j, req->tail);
+                return seek_tail_lines(r->j, req->tail, since_usec);
+        if (since_usec > 0)
+                return sd_journal_seek_realtime_usec(r->j, since_usec);
         return sd_journal_seek_head(r->j);
 }
 

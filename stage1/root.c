@@ -19,6 +19,7 @@ static const Dir dirs[] = {
         { "etc", 0755 },
         { "etc/systemd", 0755 },
         { "etc/systemd/system", 0755 },
+        { "etc/systemd/journald.conf.d", 0755 },
         { "usr", 0755 },  /* host /usr, bound read-only at boot */
         { "run", 0755 },
         { "tmp", 01777 },
@@ -44,6 +45,12 @@ static const char nsswitch[] = "passwd: files systemd\n"
                                "group: files systemd\n"
                                "shadow: files\n"
                                "hosts: files myhostname\n";
+
+/* The pod's log daemon speaks for every app: journald must not drop its
+ * lines (a unit's LogRateLimitIntervalSec=0 only means journald's default).
+ * The journal stays bounded by its size limits. */
+static const char journald_conf[] = "[Journal]\n"
+                                    "RateLimitIntervalSec=0\n";
 
 static bool env_name_valid(const char *s, size_t n) {
         if (n == 0 || (s[0] >= '0' && s[0] <= '9'))
@@ -187,8 +194,7 @@ int pm_unit_logd_service(const char *name, char *const *env, char **ret) {
                 return r;
 
         /* The fd store keeps the apps' open streams across a restart of the
-         * daemon; journald must not rate-limit it, since it speaks for every
-         * app of the pod. */
+         * daemon. */
         if (asprintf(&text,
                      "# Written by pm-stage1. The log daemon of pod %s: apps' stdout and stderr.\n"
                      "[Unit]\n"
@@ -207,7 +213,6 @@ int pm_unit_logd_service(const char *name, char *const *env, char **ret) {
                      "RestartSec=100ms\n"
                      "FileDescriptorStoreMax=8192\n"
                      "LimitNOFILE=65536\n"
-                     "LogRateLimitIntervalSec=0\n"
                      "TimeoutStopSec=10s\n"
                      "StandardOutput=journal+console\n"
                      "StandardError=inherit\n"
@@ -292,6 +297,7 @@ static int write_etc(const char *root, const char *name, char **ret_error) {
                 { "etc/passwd", passwd, 0644 },
                 { "etc/group", group, 0644 },
                 { "etc/nsswitch.conf", nsswitch, 0644 },
+                { "etc/systemd/journald.conf.d/podmutator.conf", journald_conf, 0644 },
         };
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
                 r = write_text(root, files[i].path, files[i].text, files[i].mode, ret_error);
