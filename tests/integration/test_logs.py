@@ -341,6 +341,11 @@ def test_a_follower_that_falls_behind_loses_nothing_uncounted_and_the_agent_keep
         last = b"%09d " % (lines - 1) + b"x" * 89 + b"\n"
         wait_for(lambda: (file_bytes(log_file(pod, "flood")) or b"")[-100:] == last, timeout=60,
                  what="the flood to end in the log file")
+        # The reader catches up only once the flood is over and the journal
+        # holds all of it: no newer line comes to carry a marker along.
+        unit = pod.status("flood")["unit"]
+        wait_for(lambda: journal_count(pod, unit) >= lines, timeout=60, interval=0.5,
+                 what="the flood in the journal")
         f.read_stdout()
         f.wait_out(last, timeout=30)
         out, err = f.snapshot()
