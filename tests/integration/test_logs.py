@@ -167,6 +167,28 @@ class Follower:
         self.proc.wait(timeout=10)
 
 
+def unit_pid(pod, unit):
+    """The main PID of a unit of the pod, as the node sees it (through
+    NSpid; never by process name)."""
+    inner = int(pod.nsenter("systemctl", "show", "-p", "MainPID", "--value", unit).stdout.strip())
+    if inner <= 0:
+        return None
+    pid_ns = os.readlink(f"/proc/{pod.leader}/ns/pid")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") != pid_ns:
+                continue
+            with open(f"/proc/{entry}/status") as f:
+                for line in f:
+                    if line.startswith("NSpid:") and int(line.split()[-1]) == inner:
+                        return int(entry)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def agent_answers(pod):
     return pod.pmctl("info", check=False, timeout=10).returncode == 0
 
@@ -230,6 +252,17 @@ def test_timestamps_prefix_each_line_with_rfc3339_in_order(pod):
     assert all(t0 - 2 * 10**9 <= t <= t1 + 2 * 10**9 for t in times), (t0, times, t1)
 
 
+def test_timestamps_prefix_a_long_line_once(pod):
+    long_line = bytes(97 + i % 26 for i in range(300 * KiB))
+    pod.run("longts", "/usr/bin/python3", "-c",
+            f"import sys; o = sys.stdout.buffer; o.write(bytes(97 + i % 26 for i in range({300 * KiB})) + "
+            "b'\\n'); o.write(b'short\\n'); o.flush()")
+    pod.wait_state("longts", "exited")
+    wait_logs(pod, "longts", long_line + b"\nshort\n")
+    lines = stamped(logs_ok(pod, "longts", "--timestamps").stdout)
+    assert [rest for _, rest in lines] == [long_line + b"\n", b"short\n"], [len(rest) for _, rest in lines]
+
+
 def test_since_excludes_earlier_lines_in_each_form(pod):
     pod.run("late", "/bin/sh", "-c", "echo early1; echo early2 >&2; sleep 4; echo late1; echo late2 >&2; "
             "exec sleep infinity")
@@ -288,6 +321,23 @@ def test_follow_sees_lines_written_after_it_started_and_ends_on_sigint(pod):
         rc = f.interrupt(signal.SIGINT)
         assert rc in (0, 130), f"logs -f exited {rc} on SIGINT: {f.snapshot()[1]!r}"
     finally:
+        f.close()
+
+
+def test_follow_with_tail_0_shows_only_new_lines(pod):
+    pod.run("fresh", "/bin/sh", "-c", "echo old1; echo old2 >&2; while [ ! -e /tmp/go-fresh ]; do sleep 0.05; done; "
+            "echo new1; echo new2 >&2; exec sleep infinity")
+    wait_logs(pod, "fresh", b"old1\n", b"old2\n")
+    f = Follower(pod, "fresh", "--tail", "0")
+    try:
+        time.sleep(0.5)  # nothing may come: the old lines are not shown
+        assert f.snapshot() == (b"", b""), f.snapshot()
+        touch(pod, "/tmp/go-fresh")
+        f.wait_out(b"new1\n")
+        wait_for(lambda: f.snapshot()[1] == b"new2\n", timeout=10, what="new2 on stderr")
+        assert f.snapshot() == (b"new1\n", b"new2\n")
+    finally:
+        f.interrupt()
         f.close()
 
 
@@ -385,6 +435,30 @@ def test_logs_survive_an_agent_kill9_and_lines_written_while_it_is_down(pod):
     wait_logs(pod, "steady", b"before\nduring\nafter\n", b"during-err\n")
     kill_agent(pod)
     wait_logs(pod, "steady", b"before\nduring\nafter\n", b"during-err\n")
+
+
+def test_logs_survive_a_log_daemon_kill9_and_lines_written_while_it_is_down(pod):
+    pod.run("keep", "/bin/sh", "-c",
+            "echo before; while [ ! -e /tmp/go-k1 ]; do sleep 0.05; done; echo during; echo during-err >&2; "
+            ": >/tmp/k1-done; while [ ! -e /tmp/go-k2 ]; do sleep 0.05; done; echo after; exec sleep infinity")
+    wait_logs(pod, "keep", b"before\n")
+    logd = unit_pid(pod, "pm-logd.service")
+    assert logd, "pm-logd.service has no main PID"
+    os.kill(logd, signal.SIGSTOP)
+    try:
+        touch(pod, "/tmp/go-k1")
+        # The app wrote its lines (into the daemon's sockets) while it was frozen.
+        wait_for(lambda: pod.path("/tmp/k1-done").exists(), timeout=10, what="the app's lines while logd is down")
+    finally:
+        os.kill(logd, signal.SIGKILL)
+    wait_for(lambda: (p := unit_pid(pod, "pm-logd.service")) and p != logd, timeout=15, interval=0.1,
+             what="pm-logd restarted")
+    wait_logs(pod, "keep", b"before\nduring\n", b"during-err\n")
+    touch(pod, "/tmp/go-k2")  # and the stream goes on after the restart
+    wait_logs(pod, "keep", b"before\nduring\nafter\n", b"during-err\n")
+    data = file_bytes(log_file(pod, "keep"))
+    assert data is not None and sorted(data.splitlines()) == [b"after", b"before", b"during", b"during-err"], data
+    assert pod.status("keep")["state"] == "running"
 
 
 def test_logs_of_every_run_of_a_restart_always_app_are_kept(pod):
