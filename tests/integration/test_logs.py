@@ -236,6 +236,35 @@ def test_tail_gives_the_last_lines(pod):
     assert (r.stdout, r.stderr) == (b"d\n", b"c\n")
 
 
+def test_tail_counts_the_lines_of_the_chosen_stream(pod):
+    pod.run("both", "/bin/sh", "-c", "echo a; echo b >&2; sleep 0.3; echo c >&2; sleep 0.3; echo d; sleep 0.3; echo e")
+    pod.wait_state("both", "exited")
+    wait_logs(pod, "both", b"a\nd\ne\n", b"b\nc\n")
+    assert logs_ok(pod, "both", "--stream", "stderr", "--tail", "1").stderr == b"c\n"
+    assert logs_ok(pod, "both", "--stream", "stdout", "--tail", "2").stdout == b"d\ne\n"
+
+
+def test_many_apps_logging_at_once_keep_their_lines_apart(pod):
+    n_apps, n_lines = 12, 2000
+    for k in range(n_apps):
+        pod.run(f"w{k}", "/usr/bin/python3", "-c",
+                "import sys, time\n"
+                "while True:\n"
+                "    try: open('/tmp/go-many'); break\n"
+                "    except OSError: time.sleep(0.05)\n"
+                f"for i in range({n_lines}):\n"
+                f"    sys.stdout.write('w{k} %d\\n' % i); sys.stderr.write('w{k} err %d\\n' % i)\n")
+    touch(pod, "/tmp/go-many")
+    for k in range(n_apps):
+        pod.wait_state(f"w{k}", "exited", timeout=60)
+    for k in range(n_apps):
+        want_out = "".join(f"w{k} {i}\n" for i in range(n_lines)).encode()
+        want_err = "".join(f"w{k} err {i}\n" for i in range(n_lines)).encode()
+        wait_logs(pod, f"w{k}", want_out, want_err, timeout=30)
+        data = file_bytes(log_file(pod, f"w{k}"))
+        assert sorted(data.splitlines()) == sorted(want_out.splitlines() + want_err.splitlines())
+
+
 def test_timestamps_prefix_each_line_with_rfc3339_in_order(pod):
     t0 = time.time_ns()
     pod.run("ts", "/bin/sh", "-c", "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three")
@@ -515,6 +544,9 @@ def test_plain_log_file_holds_the_apps_bytes_in_its_namespace_dir(pod):
              what=f"/var/log/team/other.log; it holds {file_bytes(log_file(pod, 'other', 'team'))!r}")
     assert not log_file(pod, "other").exists()
     wait_logs(pod, other, b"in-team\n", b"err-team\n")  # by id: unambiguous in any namespace
+    r = logs_ok(pod, "other", "--ns", "team")
+    assert (r.stdout, r.stderr) == (b"in-team\n", b"err-team\n")
+    assert logs(pod, "other").returncode == 4  # not in "default"
 
 
 def parse_cri(data):
