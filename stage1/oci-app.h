@@ -1,0 +1,61 @@
+/* An app prepared outside the pod: its directory in the pod's root, its
+ * spec, and its injection through the agent. Whatever makes the rootfs
+ * (an OCI image here, a runtime bundle later) uses these three steps.
+ *
+ * In the pod's root (the node writes it, the running pod sees it):
+ *   /var/lib/podmutator-apps/          mode 0700
+ *       NAME/rootfs/                   the app's root directory
+ *       NAME/spec.json                 its app spec (AppSpec JSON)
+ *       NAME/image.json                where it came from (the layers it used)
+ *       NAME.tmp-*                     one being made; renamed to NAME at the end
+ * The pod's root belongs to the pod: every path in it is resolved inside it
+ * (oci-fs.h), so a symlink planted there leads nowhere on the node. */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "pod.h"
+#include "spec.h"
+
+#define PM_POD_APPS_DIR "/var/lib/podmutator-apps" /* inside the pod */
+
+typedef struct PmAppDir {
+        char *name;
+        char *pod_root;
+        int apps_fd;     /* PM_POD_APPS_DIR in the pod's root */
+        char tmp[96];    /* NAME.tmp-*, until committed */
+        int tmp_fd;
+        int rootfs_fd;   /* tmp/rootfs: fill it */
+        bool committed;
+} PmAppDir;
+
+/* Starts a new app directory NAME for a running pod. -EEXIST if the pod
+ * already has one of that name. */
+int pm_app_dir_begin(const PmPod *pod, const char *name, PmAppDir **ret, char **ret_error);
+/* Frees; an uncommitted directory is removed. */
+PmAppDir *pm_app_dir_free(PmAppDir *d);
+static inline void pm_app_dir_freep(PmAppDir **d) { pm_app_dir_free(*d); }
+
+/* Writes a file of the app directory (spec.json, image.json). */
+int pm_app_dir_write(PmAppDir *d, const char *file, const char *text, char **ret_error);
+/* Syncs and renames it into place. */
+int pm_app_dir_commit(PmAppDir *d, char **ret_error);
+/* Removes a committed directory again (an injection failed). */
+int pm_app_dir_remove(PmAppDir *d, char **ret_error);
+
+/* The rootfs and spec paths, inside the pod and on the node. */
+char *pm_app_dir_pod_rootfs(const PmAppDir *d);
+char *pm_app_dir_node_path(const PmAppDir *d, const char *file);
+
+/* A spec from its JSON form: parsed as AppSpec, validated (spec.h), and
+ * written back as canonical text. */
+int pm_app_spec_build(json_object *json, PmAppSpec **ret_spec, char **ret_text, char **ret_error);
+static inline void pm_app_spec_freep(PmAppSpec **s) {
+        if (*s)
+                protobuf_c_message_free_unpacked(&(*s)->base, NULL);
+}
+
+/* Injects spec into the pod through its agent (and starts it if start),
+ * as a remote client does; the app's id in *ret_id. */
+int pm_app_inject(const PmPod *pod, PmAppSpec *spec, bool start, int timeout_ms, char **ret_id, char **ret_error);
