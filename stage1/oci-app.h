@@ -23,6 +23,7 @@
 typedef struct PmAppDir {
         char *name;
         char *pod_root;
+        int root_fd;     /* the pod's root */
         int apps_fd;     /* PM_POD_APPS_DIR in the pod's root */
         char tmp[96];    /* NAME.tmp-*, until committed */
         int tmp_fd;
@@ -39,6 +40,12 @@ static inline void pm_app_dir_freep(PmAppDir **d) { pm_app_dir_free(*d); }
 
 /* Writes a file of the app directory (spec.json, image.json). */
 int pm_app_dir_write(PmAppDir *d, const char *file, const char *text, char **ret_error);
+/* systemd resolves User= and Group= through the pod's user database, even
+ * for numbers (systemd 252 refuses a uid it cannot look up), while the
+ * image names its users in its own /etc/passwd. So a numeric uid or gid
+ * the pod does not know gets an entry in the pod's /etc/passwd or
+ * /etc/group, named "pm-uid-N" / "pm-gid-N". Empty or "0": nothing. */
+int pm_app_dir_register_ids(PmAppDir *d, const char *uid, const char *gid, char **ret_error);
 /* Syncs and renames it into place. */
 int pm_app_dir_commit(PmAppDir *d, char **ret_error);
 /* Removes a committed directory again (an injection failed). */

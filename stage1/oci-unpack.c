@@ -343,8 +343,28 @@ static int run(Unpack *u, char **ret_error) {
         return finish_dirs(u, ret_error);
 }
 
+/* After a failure: was it the blob that lies? Then that is the error to
+ * report, whatever the decompressor or tar reader made of it. */
+static bool blob_lies(Unpack *u, char hex[PM_SHA256_HEX_SIZE]) {
+        PmSha256 sha;
+        uint64_t off = 0;
+        ssize_t n;
+
+        if (u->blob_fd < 0)
+                return false;
+        pm_sha256_init(&sha);
+        while ((n = pread(u->blob_fd, u->in, sizeof(u->in), (off_t) off)) > 0) {
+                pm_sha256_update(&sha, u->in, (size_t) n);
+                off += (uint64_t) n;
+        }
+        pm_sha256_final_hex(&sha, hex);
+        return n == 0 && !streq(hex, u->layer->digest);
+}
+
 int pm_oci_layer_unpack(const PmOciImage *img, const PmOciLayer *layer, int destfd, bool allow_devices,
                         PmLayerStats *ret_stats, char **ret_error) {
+        _cleanup_free_ char *error = NULL;
+        char hex[PM_SHA256_HEX_SIZE];
         Unpack *u;
         int r;
 
@@ -360,7 +380,15 @@ int pm_oci_layer_unpack(const PmOciImage *img, const PmOciLayer *layer, int dest
         pm_sha256_init(&u->blob_sha);
         pm_sha256_init(&u->tar_sha);
 
-        r = run(u, ret_error);
+        r = run(u, &error);
+        if (r < 0 && error && !strstr(error, "mismatch") && blob_lies(u, hex)) {
+                free(error);
+                error = NULL;
+                r = pm_errorf(&error, -EBADMSG, "image %s: layer blob sha256:%s has the digest sha256:%s: digest mismatch",
+                              img->path, layer->digest, hex);
+        }
+        if (r < 0)
+                pm_errorf(ret_error, r, "%s", error ?: strerror(-r));
         if (r >= 0 && ret_stats)
                 *ret_stats = (PmLayerStats) { .entries = u->entries, .bytes = u->tar_bytes };
 

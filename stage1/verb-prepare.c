@@ -196,12 +196,12 @@ static int build_rootfs(PmCache *cache, const PmOciImage *img, PmAppDir *dir, bo
 }
 
 static json_object *strv_json(json_object *a, json_object *b) {
-        json_object *out = json_object_new_array();
+        json_object *out = json_object_new_array(), *parts[2] = { a, b };
 
-        for (json_object **src = (json_object *[]) { a, b, NULL }; out && *src; src++)
-                if (json_object_is_type(*src, json_type_array))
-                        for (size_t i = 0; i < json_object_array_length(*src); i++)
-                                json_object_array_add(out, json_object_get(json_object_array_get_idx(*src, i)));
+        for (size_t p = 0; out && p < ELEMENTSOF(parts); p++)
+                if (json_object_is_type(parts[p], json_type_array))
+                        for (size_t i = 0; i < json_object_array_length(parts[p]); i++)
+                                json_object_array_add(out, json_object_get(json_object_array_get_idx(parts[p], i)));
         return out;
 }
 
@@ -339,7 +339,9 @@ static int prepare(const PrepareOptions *o, const char *name, char **ret_out, ch
         r = image_record(img, o->tag, &record);
         if (r < 0)
                 return r;
-        r = pm_app_dir_write(dir, "spec.json", text, ret_error);
+        r = pm_app_dir_register_ids(dir, uid, gid, ret_error);
+        if (r >= 0)
+                r = pm_app_dir_write(dir, "spec.json", text, ret_error);
         if (r >= 0)
                 r = pm_app_dir_write(dir, "image.json", record, ret_error);
         if (r >= 0)
