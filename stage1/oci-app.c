@@ -172,8 +172,8 @@ int pm_app_dir_register_ids(PmAppDir *d, const char *uid, const char *gid, char 
 }
 
 int pm_app_dir_commit(PmAppDir *d, char **ret_error) {
-        if (syncfs(d->tmp_fd) < 0)
-                return pm_errorf(ret_error, -errno, "cannot sync %s/%s: %m", PM_POD_APPS_DIR, d->tmp);
+        /* No sync: the pod's root does not outlive a crash of the node (it
+         * is made anew at every run), so durability would only cost time. */
         if (renameat2(d->apps_fd, d->tmp, d->apps_fd, d->name, RENAME_NOREPLACE) < 0)
                 return pm_errorf(ret_error, -errno, "cannot rename %s/%s to %s: %m", PM_POD_APPS_DIR, d->tmp,
                                  d->name);

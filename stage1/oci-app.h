@@ -46,7 +46,7 @@ int pm_app_dir_write(PmAppDir *d, const char *file, const char *text, char **ret
  * the pod does not know gets an entry in the pod's /etc/passwd or
  * /etc/group, named "pm-uid-N" / "pm-gid-N". Empty or "0": nothing. */
 int pm_app_dir_register_ids(PmAppDir *d, const char *uid, const char *gid, char **ret_error);
-/* Syncs and renames it into place. */
+/* Renames it into place. */
 int pm_app_dir_commit(PmAppDir *d, char **ret_error);
 /* Removes a committed directory again (an injection failed). */
 int pm_app_dir_remove(PmAppDir *d, char **ret_error);
