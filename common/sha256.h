@@ -10,9 +10,9 @@
 
 typedef struct PmSha256 {
         uint32_t h[8];
-        uint64_t bytes;      /* message length so far */
-        uint8_t block[64];   /* a partial block */
-        size_t fill;         /* bytes in block */
+        uint64_t bytes;    /* message length so far */
+        uint8_t block[64]; /* a partial block */
+        size_t fill;       /* bytes in block */
 } PmSha256;
 
 void pm_sha256_init(PmSha256 *c);

@@ -69,8 +69,8 @@ int pm_app_dir_write(PmAppDir *d, const char *file, const char *text, char **ret
 
         fd = openat(d->tmp_fd, file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0 || write(fd, text, n) != (ssize_t) n)
-                return pm_errorf(ret_error, errno ? -errno : -EIO, "cannot write %s/%s/%s: %m", PM_POD_APPS_DIR,
-                                 d->tmp, file);
+                return pm_errorf(ret_error, errno ? -errno : -EIO, "cannot write %s/%s/%s: %m", PM_POD_APPS_DIR, d->tmp,
+                                 file);
         return 0;
 }
 
@@ -175,8 +175,7 @@ int pm_app_dir_commit(PmAppDir *d, char **ret_error) {
         /* No sync: the pod's root does not outlive a crash of the node (it
          * is made anew at every run), so durability would only cost time. */
         if (renameat2(d->apps_fd, d->tmp, d->apps_fd, d->name, RENAME_NOREPLACE) < 0)
-                return pm_errorf(ret_error, -errno, "cannot rename %s/%s to %s: %m", PM_POD_APPS_DIR, d->tmp,
-                                 d->name);
+                return pm_errorf(ret_error, -errno, "cannot rename %s/%s to %s: %m", PM_POD_APPS_DIR, d->tmp, d->name);
         d->committed = true;
         return 0;
 }
@@ -225,8 +224,8 @@ int pm_app_spec_build(json_object *json, PmAppSpec **ret_spec, char **ret_text, 
         out = pm_message_to_json(&spec->base);
         if (!out)
                 return -ENOMEM;
-        r = asprintf(ret_text, "%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY |
-                                                                                  JSON_C_TO_STRING_SPACED));
+        r = asprintf(ret_text, "%s\n",
+                     json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
         json_object_put(out);
         if (r < 0)
                 return -ENOMEM;

@@ -23,11 +23,11 @@
 typedef struct PmAppDir {
         char *name;
         char *pod_root;
-        int root_fd;     /* the pod's root */
-        int apps_fd;     /* PM_POD_APPS_DIR in the pod's root */
-        char tmp[96];    /* NAME.tmp-*, until committed */
+        int root_fd;  /* the pod's root */
+        int apps_fd;  /* PM_POD_APPS_DIR in the pod's root */
+        char tmp[96]; /* NAME.tmp-*, until committed */
         int tmp_fd;
-        int rootfs_fd;   /* tmp/rootfs: fill it */
+        int rootfs_fd; /* tmp/rootfs: fill it */
         bool committed;
 } PmAppDir;
 

@@ -60,10 +60,9 @@ static int write_info(int dirfd, const PmOciLayer *layer, const PmLayerStats *st
         char text[512];
         int n;
 
-        n = snprintf(text, sizeof(text),
-                     "{\"diff_id\": \"sha256:%s\", \"size\": %ju, \"entries\": %ju, \"created\": %jd}\n",
-                     layer->diff_id, (uintmax_t) stats->bytes, (uintmax_t) stats->entries,
-                     (intmax_t) pm_now_realtime_ns());
+        n = snprintf(
+                text, sizeof(text), "{\"diff_id\": \"sha256:%s\", \"size\": %ju, \"entries\": %ju, \"created\": %jd}\n",
+                layer->diff_id, (uintmax_t) stats->bytes, (uintmax_t) stats->entries, (intmax_t) pm_now_realtime_ns());
         fd = openat(dirfd, "info.json", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return -errno;
@@ -164,7 +163,7 @@ static int read_entry(PmCache *c, const char *name, PmCacheEntry *ret) {
         o = json_tokener_parse(text);
         if (!o)
                 return -EBADMSG;
-        *ret = (PmCacheEntry) { .last_used_ns = (int64_t) st.st_mtim.tv_sec * NSEC_PER_SEC + st.st_mtim.tv_nsec };
+        *ret = (PmCacheEntry){.last_used_ns = (int64_t) st.st_mtim.tv_sec * NSEC_PER_SEC + st.st_mtim.tv_nsec};
         memcpy(ret->diff_id, name, PM_SHA256_HEX_SIZE);
         if (json_object_object_get_ex(o, "size", &v))
                 ret->size = (uint64_t) json_object_get_int64(v);

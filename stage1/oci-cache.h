@@ -29,7 +29,7 @@ typedef struct PmCache {
 
 typedef struct PmCacheEntry {
         char diff_id[PM_SHA256_HEX_SIZE];
-        uint64_t size;    /* uncompressed tar bytes */
+        uint64_t size; /* uncompressed tar bytes */
         uint64_t entries;
         int64_t last_used_ns;
 } PmCacheEntry;

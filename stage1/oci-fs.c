@@ -166,7 +166,7 @@ int pm_fs_clear_dir(int fd) {
 }
 
 int pm_fs_set_meta(int dirfd, const char *name, const struct stat *st) {
-        struct timespec times[2] = { st->st_atim, st->st_mtim };
+        struct timespec times[2] = {st->st_atim, st->st_mtim};
 
         if (fchownat(dirfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
                 return -errno;

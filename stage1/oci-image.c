@@ -19,10 +19,10 @@ static const struct {
         const char *media_type;
         PmOciCompression compression;
 } layer_types[] = {
-        { "application/vnd.oci.image.layer.v1.tar", PM_OCI_COMPRESSION_NONE },
-        { "application/vnd.oci.image.layer.v1.tar+gzip", PM_OCI_COMPRESSION_GZIP },
-        { "application/vnd.oci.image.layer.v1.tar+zstd", PM_OCI_COMPRESSION_ZSTD },
-        { "application/vnd.docker.image.rootfs.diff.tar.gzip", PM_OCI_COMPRESSION_GZIP },
+        {"application/vnd.oci.image.layer.v1.tar", PM_OCI_COMPRESSION_NONE},
+        {"application/vnd.oci.image.layer.v1.tar+gzip", PM_OCI_COMPRESSION_GZIP},
+        {"application/vnd.oci.image.layer.v1.tar+zstd", PM_OCI_COMPRESSION_ZSTD},
+        {"application/vnd.docker.image.rootfs.diff.tar.gzip", PM_OCI_COMPRESSION_GZIP},
 };
 
 static void json_putp(json_object **o) {
@@ -108,11 +108,9 @@ static int unpack_layout_tar(const char *path, int dirfd, char **ret_error) {
                 _cleanup_close_ int fd = -1;
                 bool dir;
 
-                if (!name || pm_fs_path_clean(name, clean, sizeof(clean)) < 0 ||
-                    !layout_name_wanted(clean, &dir))
+                if (!name || pm_fs_path_clean(name, clean, sizeof(clean)) < 0 || !layout_name_wanted(clean, &dir))
                         continue;
-                if (dir != (archive_entry_filetype(e) == AE_IFDIR) ||
-                    (!dir && archive_entry_filetype(e) != AE_IFREG)) {
+                if (dir != (archive_entry_filetype(e) == AE_IFDIR) || (!dir && archive_entry_filetype(e) != AE_IFREG)) {
                         r = pm_errorf(ret_error, -EINVAL, "%s: %s is not a %s", path, clean,
                                       dir ? "directory" : "regular file");
                         goto out;
@@ -209,8 +207,8 @@ static int parse_json(const char *text, size_t size, const char *what, const cha
 }
 
 /* Reads a JSON blob whole, checks its size and digest, then parses it. */
-static int read_json_blob(const PmOciImage *img, const char *what, const char *digest, uint64_t size,
-                          json_object **ret, char **ret_error) {
+static int read_json_blob(const PmOciImage *img, const char *what, const char *digest, uint64_t size, json_object **ret,
+                          char **ret_error) {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *text = NULL;
         char hex[PM_SHA256_HEX_SIZE];
@@ -320,8 +318,9 @@ static int read_layers(PmOciImage *img, json_object *manifest, json_object *conf
                 return pm_errorf(ret_error, -E2BIG, "image %s: %zu layers, more than the %u allowed", img->path, n,
                                  PM_OCI_LAYERS_MAX);
         if (json_object_array_length(diff_ids) != n)
-                return pm_errorf(ret_error, -EINVAL, "image %s: the manifest has %zu layers but the config %zu diff_ids",
-                                 img->path, n, json_object_array_length(diff_ids));
+                return pm_errorf(ret_error, -EINVAL,
+                                 "image %s: the manifest has %zu layers but the config %zu diff_ids", img->path, n,
+                                 json_object_array_length(diff_ids));
         img->layers = calloc(n ?: 1, sizeof(PmOciLayer));
         if (!img->layers)
                 return -ENOMEM;
@@ -341,8 +340,10 @@ static int read_layers(PmOciImage *img, json_object *manifest, json_object *conf
                         if (streq_ptr(type, layer_types[t].media_type))
                                 break;
                 if (t == ELEMENTSOF(layer_types))
-                        return pm_errorf(ret_error, -EOPNOTSUPP, "image %s: layer sha256:%s has media type \"%.100s\": "
-                                         "not a supported layer type", img->path, l->digest, strempty(type));
+                        return pm_errorf(ret_error, -EOPNOTSUPP,
+                                         "image %s: layer sha256:%s has media type \"%.100s\": "
+                                         "not a supported layer type",
+                                         img->path, l->digest, strempty(type));
                 l->compression = layer_types[t].compression;
                 json_object *id = json_object_array_get_idx(diff_ids, i);
                 if (pm_oci_digest_parse(json_object_is_type(id, json_type_string) ? json_object_get_string(id) : NULL,
@@ -370,8 +371,9 @@ static int read_image(PmOciImage *img, const char *tag, char **ret_error) {
                 if (fd < 0)
                         return pm_errorf(ret_error, -errno, "image %s: index.json: %m", img->path);
                 if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t) st.st_size > PM_OCI_JSON_MAX)
-                        return pm_errorf(ret_error, -EINVAL, "image %s: index.json is not a regular file of at most %u bytes",
-                                         img->path, PM_OCI_JSON_MAX);
+                        return pm_errorf(ret_error, -EINVAL,
+                                         "image %s: index.json is not a regular file of at most %u bytes", img->path,
+                                         PM_OCI_JSON_MAX);
                 text_size = (size_t) st.st_size;
                 text = malloc(text_size + 1);
                 if (!text)
@@ -416,8 +418,7 @@ static int read_image(PmOciImage *img, const char *tag, char **ret_error) {
         return 0;
 }
 
-int pm_oci_image_open(const char *path, const char *tag, const char *scratch_dir, PmOciImage **ret,
-                      char **ret_error) {
+int pm_oci_image_open(const char *path, const char *tag, const char *scratch_dir, PmOciImage **ret, char **ret_error) {
         _cleanup_(pm_oci_image_freep) PmOciImage *img = NULL;
         int r;
 

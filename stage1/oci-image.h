@@ -32,9 +32,9 @@ typedef struct PmOciLayer {
 } PmOciLayer;
 
 typedef struct PmOciImage {
-        char *path;       /* as given, for messages */
-        int layout_fd;    /* the layout directory */
-        char *scratch;    /* the unpacked tar of a layout, removed on free */
+        char *path;    /* as given, for messages */
+        int layout_fd; /* the layout directory */
+        char *scratch; /* the unpacked tar of a layout, removed on free */
         char manifest_digest[PM_SHA256_HEX_SIZE];
         char config_digest[PM_SHA256_HEX_SIZE];
         PmOciLayer *layers;
@@ -46,8 +46,7 @@ typedef struct PmOciImage {
  * is made below scratch_dir) and reads the manifest tagged tag (NULL: the
  * only one) and its config. On failure a message names the file or blob
  * and what is wrong with it. */
-int pm_oci_image_open(const char *path, const char *tag, const char *scratch_dir, PmOciImage **ret,
-                      char **ret_error);
+int pm_oci_image_open(const char *path, const char *tag, const char *scratch_dir, PmOciImage **ret, char **ret_error);
 PmOciImage *pm_oci_image_free(PmOciImage *img);
 static inline void pm_oci_image_freep(PmOciImage **img) { pm_oci_image_free(*img); }
 

@@ -223,7 +223,7 @@ static int copy_dir(Compose *c, int src, int dst, const char *path) {
 
 int pm_rootfs_compose(const int *layer_fds, char *const *names, size_t n, int destfd, bool allow_devices,
                       char **ret_error) {
-        Compose c = { .destfd = destfd, .allow_devices = allow_devices };
+        Compose c = {.destfd = destfd, .allow_devices = allow_devices};
         int r = 0;
 
         for (size_t i = 0; i < n && r >= 0; i++) {
@@ -233,8 +233,7 @@ int pm_rootfs_compose(const int *layer_fds, char *const *names, size_t n, int de
                 links_clear(&c);
                 r = copy_dir(&c, layer_fds[i], destfd, "");
                 if (r >= 0 && (fstat(layer_fds[i], &st) < 0 || pm_fs_set_meta(destfd, ".", &st) < 0))
-                        r = pm_errorf(&c.error, -errno, "layer %s: cannot set the root's owner and mode: %m",
-                                      c.layer);
+                        r = pm_errorf(&c.error, -errno, "layer %s: cannot set the root's owner and mode: %m", c.layer);
         }
         links_clear(&c);
         free(c.links);

@@ -33,7 +33,7 @@ typedef struct Unpack {
         struct DirMeta {
                 char *path;
                 struct stat st;
-        } *dirs;
+        } * dirs;
         size_t n_dirs, cap_dirs;
         char *error; /* from inside a read callback */
 } Unpack;
@@ -59,7 +59,8 @@ static ssize_t on_tar_read(struct archive *a, void *userdata, const void **ret_b
 
         n = archive_read_data(u->blob, u->out, sizeof(u->out));
         if (n < 0) {
-                archive_set_error(a, archive_errno(u->blob) ?: EIO, "%s", archive_error_string(u->blob) ?: "read error");
+                archive_set_error(a, archive_errno(u->blob) ?: EIO, "%s",
+                                  archive_error_string(u->blob) ?: "read error");
                 return -1;
         }
         pm_sha256_update(&u->tar_sha, u->out, (size_t) n);
@@ -203,7 +204,7 @@ static int make_node(Unpack *u, int parent, const char *name, const char *entry,
 }
 
 static void entry_stat(struct archive_entry *e, struct stat *st) {
-        *st = (struct stat) {
+        *st = (struct stat){
                 .st_mode = archive_entry_mode(e),
                 .st_uid = (uid_t) archive_entry_uid(e),
                 .st_gid = (gid_t) archive_entry_gid(e),
@@ -384,13 +385,14 @@ int pm_oci_layer_unpack(const PmOciImage *img, const PmOciLayer *layer, int dest
         if (r < 0 && error && !strstr(error, "mismatch") && blob_lies(u, hex)) {
                 free(error);
                 error = NULL;
-                r = pm_errorf(&error, -EBADMSG, "image %s: layer blob sha256:%s has the digest sha256:%s: digest mismatch",
-                              img->path, layer->digest, hex);
+                r = pm_errorf(&error, -EBADMSG,
+                              "image %s: layer blob sha256:%s has the digest sha256:%s: digest mismatch", img->path,
+                              layer->digest, hex);
         }
         if (r < 0)
                 pm_errorf(ret_error, r, "%s", error ?: strerror(-r));
         if (r >= 0 && ret_stats)
-                *ret_stats = (PmLayerStats) { .entries = u->entries, .bytes = u->tar_bytes };
+                *ret_stats = (PmLayerStats){.entries = u->entries, .bytes = u->tar_bytes};
 
         if (u->tar)
                 archive_read_free(u->tar);

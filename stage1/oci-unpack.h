@@ -24,7 +24,7 @@
 
 typedef struct PmLayerStats {
         uint64_t entries;
-        uint64_t bytes;     /* of the uncompressed tar */
+        uint64_t bytes; /* of the uncompressed tar */
 } PmLayerStats;
 
 int pm_oci_layer_unpack(const PmOciImage *img, const PmOciLayer *layer, int destfd, bool allow_devices,

@@ -178,9 +178,9 @@ static int cache_prune(bool all, char **ret_error) {
 
 int pm_verb_cache(int argc, char *argv[]) {
         static const struct option options[] = {
-                { "json", no_argument, NULL, 'j' },
-                { "all", no_argument, NULL, 'a' },
-                { "help", no_argument, NULL, 'h' },
+                {"json", no_argument, NULL, 'j'},
+                {"all", no_argument, NULL, 'a'},
+                {"help", no_argument, NULL, 'h'},
                 {},
         };
         _cleanup_free_ char *error = NULL;

@@ -31,7 +31,7 @@
 
 typedef struct PrepareOptions {
         const char *pod;
-        char *image;  /* DIR, without :TAG */
+        char *image; /* DIR, without :TAG */
         char *tag;
         const char *name;
         bool inject, start, allow_devices;
@@ -65,14 +65,10 @@ static int split_image(const char *arg, PrepareOptions *o) {
 /* 0 to go on, -1 when --help was printed, or PM_EXIT_USAGE. */
 static int parse_args(int argc, char *argv[], PrepareOptions *o) {
         static const struct option options[] = {
-                { "pod", required_argument, NULL, 'p' },
-                { "image", required_argument, NULL, 'i' },
-                { "name", required_argument, NULL, 'n' },
-                { "inject", no_argument, NULL, 'j' },
-                { "start", no_argument, NULL, 's' },
-                { "allow-devices", no_argument, NULL, 'D' },
-                { "help", no_argument, NULL, 'h' },
-                {},
+                {"pod", required_argument, NULL, 'p'},  {"image", required_argument, NULL, 'i'},
+                {"name", required_argument, NULL, 'n'}, {"inject", no_argument, NULL, 'j'},
+                {"start", no_argument, NULL, 's'},      {"allow-devices", no_argument, NULL, 'D'},
+                {"help", no_argument, NULL, 'h'},       {},
         };
         int c;
 
@@ -196,7 +192,7 @@ static int build_rootfs(PmCache *cache, const PmOciImage *img, PmAppDir *dir, bo
 }
 
 static json_object *strv_json(json_object *a, json_object *b) {
-        json_object *out = json_object_new_array(), *parts[2] = { a, b };
+        json_object *out = json_object_new_array(), *parts[2] = {a, b};
 
         for (size_t p = 0; out && p < ELEMENTSOF(parts); p++)
                 if (json_object_is_type(parts[p], json_type_array))
@@ -238,8 +234,8 @@ static const char *config_str(json_object *config, const char *key) {
 }
 
 /* The AppSpec JSON the image config describes. */
-static int spec_json(const PmOciImage *img, const PmAppDir *dir, const char *uid, const char *gid,
-                     json_object **ret, char **ret_error) {
+static int spec_json(const PmOciImage *img, const PmAppDir *dir, const char *uid, const char *gid, json_object **ret,
+                     char **ret_error) {
         _cleanup_(json_putp) json_object *spec = json_object_new_object();
         json_object *config = pm_oci_image_run_config(img), *entrypoint = NULL, *cmd = NULL, *argv, *env = NULL;
         _cleanup_free_ char *rootfs = pm_app_dir_pod_rootfs(dir);
@@ -256,8 +252,10 @@ static int spec_json(const PmOciImage *img, const PmAppDir *dir, const char *uid
                 return -ENOMEM;
         json_object_object_add(spec, "argv", argv);
         if (json_object_array_length(argv) == 0)
-                return pm_errorf(ret_error, -EINVAL, "image %s: its config has neither Entrypoint nor Cmd: "
-                                 "nothing to run", img->path);
+                return pm_errorf(ret_error, -EINVAL,
+                                 "image %s: its config has neither Entrypoint nor Cmd: "
+                                 "nothing to run",
+                                 img->path);
         r = env_json(config ? json_object_object_get(config, "Env") : NULL, &env, ret_error);
         if (r < 0)
                 return r;

@@ -24,7 +24,7 @@ static void hex_of(const void *data, size_t size, size_t piece, char ret[PM_SHA2
 }
 
 static void check(const char *msg, const char *expected) {
-        static const size_t pieces[] = { 0, 1, 3, 63, 64, 65 };
+        static const size_t pieces[] = {0, 1, 3, 63, 64, 65};
         char hex[PM_SHA256_HEX_SIZE];
 
         for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
