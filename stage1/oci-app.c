@@ -191,6 +191,22 @@ int pm_app_dir_remove(PmAppDir *d, char **ret_error) {
         return 0;
 }
 
+int pm_app_dir_mkdir(PmAppDir *d, const char *name, int *ret_fd, char **ret_error) {
+        int fd;
+
+        if (mkdirat(d->tmp_fd, name, 0755) < 0 ||
+            (fd = openat(d->tmp_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+                return pm_errorf(ret_error, -errno, "cannot create %s/%s/%s: %m", PM_POD_APPS_DIR, d->tmp, name);
+        *ret_fd = fd;
+        return 0;
+}
+
+char *pm_app_dir_pod_tmp_path(const PmAppDir *d, const char *file) {
+        char *s;
+
+        return asprintf(&s, PM_POD_APPS_DIR "/%s/%s", d->tmp, file) < 0 ? NULL : s;
+}
+
 char *pm_app_dir_pod_rootfs(const PmAppDir *d) {
         char *s;
 

@@ -4,7 +4,9 @@
  *
  * In the pod's root (the node writes it, the running pod sees it):
  *   /var/lib/podmutator-apps/          mode 0700
- *       NAME/rootfs/                   the app's root directory
+ *       NAME/rootfs/                   the app's root directory (an overlay
+ *                                      mountpoint inside the pod, or a copy)
+ *       NAME/upper/, NAME/work/        the overlay's writable layer
  *       NAME/spec.json                 its app spec (AppSpec JSON)
  *       NAME/image.json                where it came from (the layers it used)
  *       NAME.tmp-*                     one being made; renamed to NAME at the end
@@ -37,6 +39,11 @@ int pm_app_dir_begin(const PmPod *pod, const char *name, PmAppDir **ret, char **
 /* Frees; an uncommitted directory is removed. */
 PmAppDir *pm_app_dir_free(PmAppDir *d);
 static inline void pm_app_dir_freep(PmAppDir **d) { pm_app_dir_free(*d); }
+
+/* Creates an empty directory in the app directory (upper, work). */
+int pm_app_dir_mkdir(PmAppDir *d, const char *name, int *ret_fd, char **ret_error);
+/* The app directory as the pod sees it until it is committed. */
+char *pm_app_dir_pod_tmp_path(const PmAppDir *d, const char *file);
 
 /* Writes a file of the app directory (spec.json, image.json). */
 int pm_app_dir_write(PmAppDir *d, const char *file, const char *text, char **ret_error);

@@ -98,6 +98,11 @@ static int fill(PmCache *c, const PmOciImage *img, const PmOciLayer *layer, bool
         r = pm_oci_layer_unpack(img, layer, treefd, allow_devices, &stats, ret_error);
         if (r < 0)
                 goto fail;
+        /* a later prepare without --allow-devices must not get them */
+        if (stats.devices > 0 && mknodat(tmpfd, "devices", S_IFREG | 0600, 0) < 0) {
+                r = pm_errorf(ret_error, -errno, "cannot write %s/layers/%s/devices: %m", c->root, tmp);
+                goto fail;
+        }
         r = write_info(tmpfd, layer, &stats);
         if (r < 0) {
                 pm_errorf(ret_error, r, "cannot write %s/layers/%s/info.json: %m", c->root, tmp);
@@ -121,12 +126,13 @@ fail:
 
 int pm_cache_layer(PmCache *c, const PmOciImage *img, const PmOciLayer *layer, bool allow_devices, int *ret_fd,
                    bool *ret_hit, char **ret_error) {
-        char tree[128], info[128];
+        char tree[128], info[128], devices[128];
         bool hit = true;
         int fd, r;
 
         snprintf(tree, sizeof(tree), "%s/tree", layer->diff_id);
         snprintf(info, sizeof(info), "%s/info.json", layer->diff_id);
+        snprintf(devices, sizeof(devices), "%s/devices", layer->diff_id);
         fd = openat(c->layers_fd, tree, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT) {
                 hit = false;
@@ -137,6 +143,13 @@ int pm_cache_layer(PmCache *c, const PmOciImage *img, const PmOciLayer *layer, b
         }
         if (fd < 0)
                 return pm_errorf(ret_error, -errno, "cannot open %s/layers/%s: %m", c->root, tree);
+        if (!allow_devices && faccessat(c->layers_fd, devices, F_OK, AT_SYMLINK_NOFOLLOW) >= 0) {
+                close(fd);
+                return pm_errorf(ret_error, -EPERM,
+                                 "image %s: layer sha256:%s (cached) holds device nodes: refused "
+                                 "(pass --allow-devices to accept device nodes)",
+                                 img->path, layer->digest);
+        }
         /* last use: the mtime of info.json */
         (void) utimensat(c->layers_fd, info, NULL, AT_SYMLINK_NOFOLLOW);
         *ret_fd = fd;

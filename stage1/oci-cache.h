@@ -4,7 +4,8 @@
  *   $PM_CACHE_ROOT (default PM_NODE_CACHE_DIR), mode 0700
  *       .lock                 flock: shared while preparing, exclusive to prune
  *       tmp/                  scratch copies of layout tars
- *       layers/<hex>/tree/    the unpacked layer, whiteout files included
+ *       layers/<hex>/tree/    the unpacked layer, whiteouts in overlayfs form
+ *       layers/<hex>/devices  present if the layer holds device nodes
  *       layers/<hex>/info.json  {"diff_id", "size", "entries", "created"};
  *                             its mtime is the entry's last use
  *       layers/<name>.tmp-*   an unpacking in progress (or a dead one)

@@ -5,13 +5,14 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 
 #include "errmsg.h"
 #include "oci-fs.h"
+#include "oci-unpack.h"
 #include "util.h"
 
-#define WHITEOUT_PREFIX ".wh."
-#define WHITEOUT_OPAQUE ".wh..wh..opq"
 #define ID_FILE_MAX (1024u * 1024u)
 
 typedef struct Link {
@@ -102,6 +103,16 @@ static int copy_symlink(int src, int dst, const char *name) {
         return symlinkat(target, dst, name) < 0 ? -errno : 0;
 }
 
+static bool is_whiteout(const struct stat *st) {
+        return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+}
+
+static bool is_opaque(int dirfd) {
+        char v[2];
+
+        return fgetxattr(dirfd, PM_OVERLAY_OPAQUE_XATTR, v, sizeof(v)) == 1 && v[0] == 'y';
+}
+
 static int copy_dir(Compose *c, int src, int dst, const char *path);
 
 static int copy_subdir(Compose *c, int src, int dst, const char *name, const char *path, const struct stat *st) {
@@ -137,7 +148,7 @@ static int copy_entry(Compose *c, int src, int dst, const char *name, const char
                 return copy_subdir(c, src, dst, name, path, &st);
 
         r = pm_fs_rm_rf_at(dst, name);
-        if (r < 0)
+        if (r < 0 || is_whiteout(&st))
                 return r;
         if (S_ISREG(st.st_mode) && st.st_nlink > 1 && (first = link_find(c, st.st_ino))) {
                 _cleanup_close_ int fd = pm_fs_open_in_root(c->destfd, first, O_PATH | O_NOFOLLOW);
@@ -167,28 +178,6 @@ static int copy_entry(Compose *c, int src, int dst, const char *name, const char
         return 0;
 }
 
-/* This layer's whiteouts in one directory: what they hide comes from
- * lower layers only, since this layer's own entries are copied after. */
-static int apply_whiteouts(DIR *d, int dst) {
-        struct dirent *de;
-        int r;
-
-        while ((de = readdir(d))) {
-                const char *hidden = de->d_name + strlen(WHITEOUT_PREFIX);
-
-                if (streq(de->d_name, WHITEOUT_OPAQUE))
-                        r = pm_fs_clear_dir(dst);
-                else if (startswith(de->d_name, WHITEOUT_PREFIX) && !isempty(hidden) && !streq(hidden, ".") &&
-                         !streq(hidden, ".."))
-                        r = pm_fs_rm_rf_at(dst, hidden);
-                else
-                        continue;
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
 static int copy_dir(Compose *c, int src, int dst, const char *path) {
         struct dirent *de;
         DIR *d;
@@ -202,12 +191,12 @@ static int copy_dir(Compose *c, int src, int dst, const char *path) {
                 close(fd);
                 return -errno;
         }
-        r = apply_whiteouts(d, dst);
-        rewinddir(d);
+        /* an opaque directory hides what lower layers put there */
+        r = is_opaque(src) ? pm_fs_clear_dir(dst) : 0;
         while (r >= 0 && (de = readdir(d))) {
                 _cleanup_free_ char *sub = NULL;
 
-                if (streq(de->d_name, ".") || streq(de->d_name, "..") || startswith(de->d_name, WHITEOUT_PREFIX))
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
                 if (asprintf(&sub, "%s%s%s", path, isempty(path) ? "" : "/", de->d_name) < 0) {
                         r = -ENOMEM;

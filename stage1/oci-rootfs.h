@@ -1,12 +1,12 @@
 /* An app's rootfs from unpacked layers, and what the image's own files say
  * about its user.
  *
- * Layers are stacked by copying each, lowest first, into the destination:
- * in every directory the layer's whiteouts are applied first (".wh.NAME"
- * removes NAME, ".wh..wh..opq" empties the directory), so they only ever
- * hide what lower layers put there; then its entries are copied, a
- * directory merging with one already there, anything else replacing what
- * is there. Regular files are copied (copy_file_range: a reflink where the
+ * Layers (trees in overlayfs form, oci-unpack.h) are stacked by copying
+ * each, lowest first, into the destination: an opaque directory first
+ * empties its counterpart, a whiteout removes what is there, a directory
+ * merges with one already there, anything else replaces what is there.
+ * This is the copy mode of prepare (--copy); the default is an overlay
+ * mount (oci-overlay.h). Regular files are copied (copy_file_range: a reflink where the
  * file system shares extents, an in-kernel copy elsewhere), never hard
  * linked to the source: the app may write its files, and the source is the
  * shared layer cache. Hard links inside one layer stay hard links. */

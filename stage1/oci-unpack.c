@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 
 #include "errmsg.h"
 #include "oci-fs.h"
@@ -28,7 +29,7 @@ typedef struct Unpack {
         uint8_t in[READ_CHUNK], out[READ_CHUNK];
         int destfd;
         bool allow_devices;
-        uint64_t entries;
+        uint64_t entries, devices;
         /* directories, whose times are set once their content is in */
         struct DirMeta {
                 char *path;
@@ -200,7 +201,27 @@ static int make_node(Unpack *u, int parent, const char *name, const char *entry,
                 return r;
         if (mknodat(parent, name, type | 0600, archive_entry_rdev(e)) < 0)
                 return -errno;
+        if (type != AE_IFIFO)
+                u->devices++;
         return 0;
+}
+
+/* A whiteout in the form overlayfs reads, so that the tree can be a lower
+ * layer as is: ".wh.NAME" becomes a 0:0 character device NAME, unless this
+ * layer has its own NAME (a whiteout hides lower layers only);
+ * ".wh..wh..opq" marks its directory opaque. */
+static int make_whiteout(Unpack *u, int parent, const char *name, const char *entry, char **ret_error) {
+        const char *hidden = name + strlen(PM_WHITEOUT_PREFIX);
+        struct stat st;
+
+        if (streq(name, PM_WHITEOUT_OPAQUE))
+                return fsetxattr(parent, PM_OVERLAY_OPAQUE_XATTR, "y", 1, 0) < 0 ? -errno : 0;
+        if (isempty(hidden) || streq(hidden, ".") || streq(hidden, ".."))
+                return pm_errorf(ret_error, -EINVAL, "image %s: layer sha256:%s: entry \"%.200s\" is not a valid whiteout",
+                                 u->img->path, u->layer->digest, entry);
+        if (fstatat(parent, hidden, &st, AT_SYMLINK_NOFOLLOW) >= 0)
+                return 0;
+        return mknodat(parent, hidden, S_IFCHR | 0, makedev(0, 0)) < 0 ? -errno : 0;
 }
 
 static void entry_stat(struct archive_entry *e, struct stat *st) {
@@ -248,6 +269,13 @@ static int unpack_entry(Unpack *u, struct archive_entry *e, char **ret_error) {
                                  "inside the rootfs: %m",
                                  u->img->path, u->layer->digest, entry);
 
+        if (startswith(name, PM_WHITEOUT_PREFIX)) {
+                r = make_whiteout(u, parent, name, entry, ret_error);
+                if (r < 0)
+                        return pm_errorf(ret_error, r, "image %s: layer sha256:%s: entry \"%.200s\": %m", u->img->path,
+                                         u->layer->digest, entry);
+                return 0;
+        }
         link = archive_entry_hardlink(e);
         if (link)
                 r = make_hardlink(u, parent, name, entry, link, ret_error);
@@ -392,7 +420,7 @@ int pm_oci_layer_unpack(const PmOciImage *img, const PmOciLayer *layer, int dest
         if (r < 0)
                 pm_errorf(ret_error, r, "%s", error ?: strerror(-r));
         if (r >= 0 && ret_stats)
-                *ret_stats = (PmLayerStats){.entries = u->entries, .bytes = u->tar_bytes};
+                *ret_stats = (PmLayerStats){.entries = u->entries, .bytes = u->tar_bytes, .devices = u->devices};
 
         if (u->tar)
                 archive_read_free(u->tar);

@@ -12,9 +12,11 @@
  *  - hard links must name a file of the same layer, also resolved inside;
  *  - device nodes are refused unless allowed; sockets are refused;
  *  - owners, modes and times are kept; directories get their times last;
- *  - whiteouts (".wh.NAME", ".wh..wh..opq") are kept as the empty files
- *    they are in the tar: they mean something only when layers are
- *    stacked (oci-rootfs.h). */
+ *  - whiteouts are written the way overlayfs reads them, so a tree can be
+ *    a lower layer as is: ".wh.NAME" becomes a 0:0 character device NAME
+ *    (unless the layer has its own NAME: a whiteout hides lower layers
+ *    only), ".wh..wh..opq" the xattr trusted.overlay.opaque=y on its
+ *    directory. */
 #pragma once
 
 #include <stdbool.h>
@@ -22,8 +24,13 @@
 
 #include "oci-image.h"
 
+#define PM_WHITEOUT_PREFIX ".wh."
+#define PM_WHITEOUT_OPAQUE ".wh..wh..opq"
+#define PM_OVERLAY_OPAQUE_XATTR "trusted.overlay.opaque"
+
 typedef struct PmLayerStats {
         uint64_t entries;
+        uint64_t devices;   /* character and block devices (not whiteouts) */
         uint64_t bytes; /* of the uncompressed tar */
 } PmLayerStats;
 

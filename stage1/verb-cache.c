@@ -3,9 +3,10 @@
  * ls: the layer cache's entries: DIFF_ID SIZE LAST_USED, or a JSON array of
  * {diff_id, size, entries, last_used (ns since the epoch)}.
  * prune: removes the entries that no prepared app of any pod of this node
- * needs (each app directory's image.json lists its layers), or all of them
- * with --all, and what failed unpackings left. Prepared rootfses are
- * copies, so pruning never changes an app. */
+ * needs (an app whose rootfs is an overlay needs the layers its image.json
+ * lists; a copied rootfs needs none), and what failed unpackings left.
+ * --all removes every entry, and refuses (removing nothing) while an app's
+ * overlay still uses one. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -78,9 +79,10 @@ static int cache_ls(bool json, char **ret_error) {
         return 0;
 }
 
-/* Adds the diff_ids one app's image.json lists to *used (a JSON object
- * used as a set). A record that cannot be read counts for nothing. */
-static void add_record(int rootfd, const char *app, json_object *used) {
+/* Adds the diff_ids one app's image.json lists to used (a JSON object:
+ * diff_id -> "POD/APP" of its first user), when the app's rootfs is an
+ * overlay of them. A record that cannot be read counts for nothing. */
+static void add_record(int rootfd, const char *pod, const char *app, json_object *used) {
         _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -1;
         char *text;
@@ -96,13 +98,22 @@ static void add_record(int rootfd, const char *app, json_object *used) {
         if (!text)
                 return;
         if (pread(fd, text, (size_t) st.st_size, 0) == st.st_size && (o = json_tokener_parse(text))) {
-                if (json_object_object_get_ex(o, "diff_ids", &ids) && json_object_is_type(ids, json_type_array))
+                json_object *mode = NULL;
+                char user[2 * 256 + 2];
+
+                snprintf(user, sizeof(user), "%s/%s", pod, app);
+                if (json_object_object_get_ex(o, "rootfs", &mode) &&
+                    streq_ptr(json_object_get_string(mode), "copy"))
+                        ids = NULL;
+                else if (!json_object_object_get_ex(o, "diff_ids", &ids))
+                        ids = NULL;
+                if (json_object_is_type(ids, json_type_array))
                         for (size_t i = 0; i < json_object_array_length(ids); i++) {
                                 char hex[PM_SHA256_HEX_SIZE];
                                 const char *s = json_object_get_string(json_object_array_get_idx(ids, i));
 
-                                if (pm_oci_digest_parse(s, hex) >= 0)
-                                        json_object_object_add(used, hex, NULL);
+                                if (pm_oci_digest_parse(s, hex) >= 0 && !json_object_object_get_ex(used, hex, NULL))
+                                        json_object_object_add(used, hex, json_object_new_string(user));
                         }
                 json_object_put(o);
         }
@@ -129,7 +140,7 @@ static int collect_pod(const char *name, json_object *used, char **ret_error) {
                 return -errno;
         while ((de = readdir(d)))
                 if (de->d_name[0] != '.' && !strstr(de->d_name, ".tmp-"))
-                        add_record(rootfd, de->d_name, used);
+                        add_record(rootfd, name, de->d_name, used);
         closedir(d);
         return 0;
 }
@@ -153,10 +164,19 @@ static int cache_prune(bool all, char **ret_error) {
         used = json_object_new_object();
         if (!used)
                 return -ENOMEM;
-        if (!all) {
-                r = pm_pod_list_names(&pods, ret_error);
-                for (char **p = pods; r >= 0 && p && *p; p++)
-                        r = collect_pod(*p, used, ret_error);
+        r = pm_pod_list_names(&pods, ret_error);
+        for (char **p = pods; r >= 0 && p && *p; p++)
+                r = collect_pod(*p, used, ret_error);
+        /* an overlay whose lower layer goes away loses files under a
+         * running app: --all refuses rather than break apps */
+        for (size_t i = 0; r >= 0 && all && i < n; i++) {
+                json_object *user;
+
+                if (json_object_object_get_ex(used, entries[i].diff_id, &user))
+                        r = pm_errorf(ret_error, -EBUSY,
+                                      "cannot remove every layer: sha256:%s is in use by the app %s (and maybe "
+                                      "others); remove those apps or stop their pods first. Nothing was removed.",
+                                      entries[i].diff_id, json_object_get_string(user));
         }
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 if (json_object_object_get_ex(used, entries[i].diff_id, NULL))

@@ -1,11 +1,13 @@
-/* pm-stage1 prepare --pod NAME --image DIR[:TAG] [--name N] [--inject [--start]] [--allow-devices]
+/* pm-stage1 prepare --pod NAME --image DIR[:TAG] [--name N] [--inject [--start]] [--allow-devices] [--copy]
  *
  *  1. find the pod (it must be running: its root is where the app goes)
  *  2. read the image layout: index.json -> manifest (TAG) -> config, every
  *     blob checked against its descriptor's size and digest
  *  3. each layer from the node's cache, unpacked into it first if missing
  *     (oci-cache.h), its blob digest and diff_id checked
- *  4. stack the layers into a new app directory of the pod (oci-app.h)
+ *  4. a new app directory in the pod (oci-app.h) whose rootfs is an overlay
+ *     of the cached layers, mounted in the pod's mount namespace
+ *     (oci-overlay.h), or with --copy a copy of them (oci-rootfs.h)
  *  5. an app spec from the image config: argv = Entrypoint + Cmd, env,
  *     working_dir, user and group as numbers from the image's own
  *     /etc/passwd and /etc/group, stop_signal; validated, then written as
@@ -14,6 +16,7 @@
  *     the agent instead (started too with --start) and print the app's id
  *
  * Any failure leaves the pod's app directory and the cache as they were. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -23,6 +26,7 @@
 #include "oci-app.h"
 #include "oci-cache.h"
 #include "oci-image.h"
+#include "oci-overlay.h"
 #include "oci-rootfs.h"
 #include "pod.h"
 #include "verbs.h"
@@ -34,7 +38,7 @@ typedef struct PrepareOptions {
         char *image; /* DIR, without :TAG */
         char *tag;
         const char *name;
-        bool inject, start, allow_devices;
+        bool inject, start, allow_devices, copy;
 } PrepareOptions;
 
 static void options_done(PrepareOptions *o) {
@@ -65,10 +69,15 @@ static int split_image(const char *arg, PrepareOptions *o) {
 /* 0 to go on, -1 when --help was printed, or PM_EXIT_USAGE. */
 static int parse_args(int argc, char *argv[], PrepareOptions *o) {
         static const struct option options[] = {
-                {"pod", required_argument, NULL, 'p'},  {"image", required_argument, NULL, 'i'},
-                {"name", required_argument, NULL, 'n'}, {"inject", no_argument, NULL, 'j'},
-                {"start", no_argument, NULL, 's'},      {"allow-devices", no_argument, NULL, 'D'},
-                {"help", no_argument, NULL, 'h'},       {},
+                { "pod", required_argument, NULL, 'p' },
+                { "image", required_argument, NULL, 'i' },
+                { "name", required_argument, NULL, 'n' },
+                { "inject", no_argument, NULL, 'j' },
+                { "start", no_argument, NULL, 's' },
+                { "allow-devices", no_argument, NULL, 'D' },
+                { "copy", no_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },
+                {},
         };
         int c;
 
@@ -94,9 +103,12 @@ static int parse_args(int argc, char *argv[], PrepareOptions *o) {
                 case 'D':
                         o->allow_devices = true;
                         break;
+                case 'c':
+                        o->copy = true;
+                        break;
                 case 'h':
                         printf("Usage: pm-stage1 prepare --pod NAME --image DIR[:TAG] [--name N] [--inject [--start]] "
-                               "[--allow-devices]\n");
+                               "[--allow-devices] [--copy]\n");
                         return -1;
                 default:
                         return PM_EXIT_USAGE;
@@ -145,10 +157,12 @@ static int default_name(const char *image, char **ret) {
         return 0;
 }
 
-static int find_pod(const char *name, PmPod **ret, char **ret_error) {
+/* The running pod, and a pidfd for its PID 1 (whose mount namespace is
+ * the pod's). */
+static int find_pod(const char *name, PmPod **ret, int *ret_leader, char **ret_error) {
         _cleanup_(pm_pod_freep) PmPod *pod = NULL;
-        pid_t pid;
-        int r;
+        pid_t pid, leader;
+        int r, fd;
 
         r = pm_pod_new(name, false, &pod, ret_error);
         if (r == -ENOENT)
@@ -159,7 +173,11 @@ static int find_pod(const char *name, PmPod **ret, char **ret_error) {
                 return pm_errorf(ret_error, -ENOENT, "no such pod: %s", name);
         if (pm_pod_state(pod, &pid) != PM_POD_STATE_RUNNING)
                 return pm_errorf(ret_error, -ESRCH, "pod %s is not running", name);
+        fd = pm_pod_open_leader(pod, pid, &leader);
+        if (fd < 0)
+                return pm_errorf(ret_error, fd, "pod %s: cannot find its PID 1: %m", name);
         *ret = TAKE_PTR(pod);
+        *ret_leader = fd;
         return 0;
 }
 
@@ -168,11 +186,15 @@ static void close_fds(int *fds, size_t n) {
                 closep(&fds[i]);
 }
 
-/* The image's layers from the cache, stacked into the app's rootfs. */
-static int build_rootfs(PmCache *cache, const PmOciImage *img, PmAppDir *dir, bool allow_devices, char **ret_error) {
+/* The image's layers from the cache, as the app's rootfs: an overlay of
+ * them (a detached mount, attached later), or with --copy a copy of them in
+ * the app directory. *ret_view is the rootfs's root directory either way. */
+static int build_rootfs(PmCache *cache, const PmOciImage *img, PmAppDir *dir, const PrepareOptions *o,
+                        int *ret_view, char **ret_error) {
         size_t n = img->n_layers;
         _cleanup_free_ int *fds = calloc(n ?: 1, sizeof(int));
         _cleanup_free_ char **names = calloc(n ?: 1, sizeof(char *));
+        _cleanup_close_ int upper = -1, work = -1;
         int r = 0;
 
         if (!fds || !names)
@@ -183,10 +205,19 @@ static int build_rootfs(PmCache *cache, const PmOciImage *img, PmAppDir *dir, bo
                 bool hit;
 
                 names[i] = (char *) img->layers[i].diff_id;
-                r = pm_cache_layer(cache, img, &img->layers[i], allow_devices, &fds[i], &hit, ret_error);
+                r = pm_cache_layer(cache, img, &img->layers[i], o->allow_devices, &fds[i], &hit, ret_error);
         }
-        if (r >= 0)
-                r = pm_rootfs_compose(fds, names, n, dir->rootfs_fd, allow_devices, ret_error);
+        if (r >= 0 && o->copy) {
+                r = pm_rootfs_compose(fds, names, n, dir->rootfs_fd, o->allow_devices, ret_error);
+                if (r >= 0 && (*ret_view = fcntl(dir->rootfs_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+                        r = -errno;
+        } else if (r >= 0) {
+                r = pm_app_dir_mkdir(dir, "upper", &upper, ret_error);
+                if (r >= 0)
+                        r = pm_app_dir_mkdir(dir, "work", &work, ret_error);
+                if (r >= 0)
+                        r = pm_overlay_make(fds, n, upper, work, o->allow_devices, ret_view, ret_error);
+        }
         close_fds(fds, n);
         return r;
 }
@@ -273,7 +304,7 @@ static int spec_json(const PmOciImage *img, const PmAppDir *dir, const char *uid
 }
 
 /* Where the rootfs came from: the layers it needs, for cache prune. */
-static int image_record(const PmOciImage *img, const char *tag, char **ret) {
+static int image_record(const PmOciImage *img, const char *tag, bool copy, char **ret) {
         json_object *o = json_object_new_object(), *layers = json_object_new_array();
         char d[80];
 
@@ -291,25 +322,26 @@ static int image_record(const PmOciImage *img, const char *tag, char **ret) {
                 json_object_array_add(layers, json_object_new_string(d));
         }
         json_object_object_add(o, "diff_ids", layers);
+        /* an overlay needs its layers for as long as it exists; a copy does not */
+        json_object_object_add(o, "rootfs", json_object_new_string(copy ? "copy" : "overlay"));
         if (asprintf(ret, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY)) < 0)
                 *ret = NULL;
         json_object_put(o);
         return *ret ? 0 : -ENOMEM;
 }
 
-static int prepare(const PrepareOptions *o, const char *name, char **ret_out, char **ret_error) {
-        _cleanup_(pm_pod_freep) PmPod *pod = NULL;
+/* Everything up to a committed app directory; the spec in *ret_spec. */
+static int make_app(const PrepareOptions *o, const char *name, PmPod *pod, int leader, PmAppDir **ret_dir,
+                    PmAppSpec **ret_spec, char **ret_error) {
         _cleanup_(pm_cache_freep) PmCache *cache = NULL;
         _cleanup_(pm_oci_image_freep) PmOciImage *img = NULL;
         _cleanup_(pm_app_dir_freep) PmAppDir *dir = NULL;
         _cleanup_(json_putp) json_object *json = NULL;
         _cleanup_(pm_app_spec_freep) PmAppSpec *spec = NULL;
-        _cleanup_free_ char *uid = NULL, *gid = NULL, *text = NULL, *record = NULL, *scratch = NULL;
+        _cleanup_free_ char *uid = NULL, *gid = NULL, *text = NULL, *record = NULL, *scratch = NULL, *at = NULL;
+        _cleanup_close_ int view = -1;
         int r;
 
-        r = find_pod(o->pod, &pod, ret_error);
-        if (r < 0)
-                return r;
         r = pm_cache_open(false, &cache, ret_error);
         if (r < 0)
                 return r;
@@ -321,11 +353,10 @@ static int prepare(const PrepareOptions *o, const char *name, char **ret_out, ch
         r = pm_app_dir_begin(pod, name, &dir, ret_error);
         if (r < 0)
                 return r;
-        r = build_rootfs(cache, img, dir, o->allow_devices, ret_error);
+        r = build_rootfs(cache, img, dir, o, &view, ret_error);
         if (r < 0)
                 return r;
-        r = pm_rootfs_resolve_user(dir->rootfs_fd, config_str(pm_oci_image_run_config(img), "User"), &uid, &gid,
-                                   ret_error);
+        r = pm_rootfs_resolve_user(view, config_str(pm_oci_image_run_config(img), "User"), &uid, &gid, ret_error);
         if (r < 0)
                 return pm_errorf(ret_error, r, "image %s: %m", o->image);
         r = spec_json(img, dir, uid, gid, &json, ret_error);
@@ -334,7 +365,7 @@ static int prepare(const PrepareOptions *o, const char *name, char **ret_out, ch
         r = pm_app_spec_build(json, &spec, &text, ret_error);
         if (r < 0)
                 return r;
-        r = image_record(img, o->tag, &record);
+        r = image_record(img, o->tag, o->copy, &record);
         if (r < 0)
                 return r;
         r = pm_app_dir_register_ids(dir, uid, gid, ret_error);
@@ -342,8 +373,30 @@ static int prepare(const PrepareOptions *o, const char *name, char **ret_out, ch
                 r = pm_app_dir_write(dir, "spec.json", text, ret_error);
         if (r >= 0)
                 r = pm_app_dir_write(dir, "image.json", record, ret_error);
+        if (r >= 0 && !o->copy) {
+                at = pm_app_dir_pod_tmp_path(dir, "rootfs");
+                r = at ? pm_overlay_attach(leader, view, at, ret_error) : -ENOMEM;
+        }
         if (r >= 0)
                 r = pm_app_dir_commit(dir, ret_error);
+        if (r < 0)
+                return r;
+        *ret_dir = TAKE_PTR(dir);
+        *ret_spec = TAKE_PTR(spec);
+        return 0;
+}
+
+static int prepare(const PrepareOptions *o, const char *name, char **ret_out, char **ret_error) {
+        _cleanup_(pm_pod_freep) PmPod *pod = NULL;
+        _cleanup_(pm_app_dir_freep) PmAppDir *dir = NULL;
+        _cleanup_(pm_app_spec_freep) PmAppSpec *spec = NULL;
+        _cleanup_close_ int leader = -1;
+        int r;
+
+        r = find_pod(o->pod, &pod, &leader, ret_error);
+        if (r < 0)
+                return r;
+        r = make_app(o, name, pod, leader, &dir, &spec, ret_error);
         if (r < 0)
                 return r;
         if (!o->inject) {

@@ -45,7 +45,9 @@ def apps_dir(pod):
 
 
 def rootfs(pod, name):
-    return apps_dir(pod) / name / "rootfs"
+    """The app's rootfs as the pod sees it (an overlay mounted in the pod's
+    mount namespace, or a copy)."""
+    return pod.path(f"/{APPS}/{name}/rootfs")
 
 
 def cache_entries(cache):
@@ -55,7 +57,8 @@ def cache_entries(cache):
 
 # -- stacking layers ---------------------------------------------------------
 
-def test_layers_stack_with_whiteouts_opaque_dirs_links_and_metadata(pod, cache, tmp_path):
+@pytest.mark.parametrize("mode", ["overlay", "copy"])
+def test_layers_stack_with_whiteouts_opaque_dirs_links_and_metadata(pod, cache, tmp_path, mode):
     base = busybox_layer()
     base.dir("data").file("data/x", b"x").file("data/y", b"y").file("etc/a.conf", b"a").file("etc/b.conf", b"b")
     base.dir("keep").file("keep/z", b"z")
@@ -67,7 +70,7 @@ def test_layers_stack_with_whiteouts_opaque_dirs_links_and_metadata(pod, cache, 
     top.whiteout("keep")
     write_layout(tmp_path / "img", [Image([base, mid, top], config={"Cmd": ["/bin/true"]})])
 
-    out = prepare(pod, cache, tmp_path / "img", "--name", "stack").stdout.strip()
+    out = prepare(pod, cache, tmp_path / "img", "--name", "stack", *(["--copy"] if mode == "copy" else [])).stdout.strip()
     root = rootfs(pod, "stack")
     assert out == str(apps_dir(pod) / "stack" / "spec.json")
     assert sorted(p.name for p in (root / "data").iterdir()) == ["new"]
@@ -330,17 +333,24 @@ def test_a_layer_shared_by_two_images_is_unpacked_once(pod, cache, tmp_path):
     assert (rootfs(pod, "b") / "b").exists() and not (rootfs(pod, "b") / "a").exists()
 
 
-def test_an_app_writing_its_rootfs_cannot_change_the_cache(pod, cache, tmp_path):
-    base = busybox_layer().file("etc/conf", b"original")
-    write_layout(tmp_path / "img", [Image([base], config={"Cmd": ["/bin/sh", "-c", "echo poisoned > /etc/conf"]})])
-    app_id = prepare(pod, cache, tmp_path / "img", "--name", "w", "--inject", "--start").stdout.strip()
+@pytest.mark.parametrize("mode", ["overlay", "copy"])
+def test_an_app_writing_its_rootfs_cannot_change_the_cache(pod, cache, tmp_path, mode):
+    opts = ["--copy"] if mode == "copy" else []
+    base = busybox_layer().file("etc/conf", b"original").file("etc/data", b"data\n")
+    script = "echo poisoned > /etc/conf; echo more >> /etc/data"
+    write_layout(tmp_path / "img", [Image([base], config={"Cmd": ["/bin/sh", "-c", script]})])
+    app_id = prepare(pod, cache, tmp_path / "img", "--name", "w", "--inject", "--start", *opts).stdout.strip()
     pod.wait_state(app_id, "exited")
     assert (rootfs(pod, "w") / "etc/conf").read_text() == "poisoned\n"
+    assert (rootfs(pod, "w") / "etc/data").read_text() == "data\nmore\n"
+    if mode == "overlay":
+        assert (apps_dir(pod) / "w/upper/etc/conf").read_text() == "poisoned\n"
     [tree] = [cache / "layers" / e / "tree" for e in cache_entries(cache)]
     assert (tree / "etc/conf").read_bytes() == b"original"
-    assert (tree / "bin/busybox").stat().st_ino != (rootfs(pod, "w") / "bin/busybox").stat().st_ino
-    prepare(pod, cache, tmp_path / "img", "--name", "w2")
+    assert (tree / "etc/data").read_bytes() == b"data\n"
+    prepare(pod, cache, tmp_path / "img", "--name", "w2", *opts)
     assert (rootfs(pod, "w2") / "etc/conf").read_bytes() == b"original"
+    assert (rootfs(pod, "w2") / "etc/data").read_bytes() == b"data\n"
 
 
 def test_cache_ls_and_prune(pod, cache, tmp_path):
@@ -356,17 +366,24 @@ def test_cache_ls_and_prune(pod, cache, tmp_path):
     table = cache_cmd(pod, cache, "ls").stdout.splitlines()
     assert table[0].split() == ["DIFF_ID", "SIZE", "LAST_USED"] and len(table) == 4
 
-    # both apps need every layer: nothing goes
+    # both apps' overlays need every layer: nothing goes
     assert "removed 0 of 3" in cache_cmd(pod, cache, "prune").stdout
     assert len(cache_entries(cache)) == 3
     # without app b, its own layer goes; the shared one stays
     subprocess.run(["rm", "-rf", str(apps_dir(pod) / "b")], check=True)
     assert "removed 1 of 3" in cache_cmd(pod, cache, "prune").stdout
     assert len(cache_entries(cache)) == 2
-    assert "removed 2 of 2" in cache_cmd(pod, cache, "prune", "--all").stdout
-    assert cache_entries(cache) == []
-    # the prepared app is a copy: pruning did not touch it
+    # --all will not pull layers from under app a
+    r = cache_cmd(pod, cache, "prune", "--all", check=False)
+    assert r.returncode == 1 and f"{pod.name}/a" in r.stderr and "Nothing was removed" in r.stderr
+    assert len(cache_entries(cache)) == 2
     assert (rootfs(pod, "a") / "bin/busybox").exists()
+    # a copied rootfs needs no layer
+    prepare(pod, cache, tmp_path / "b", "--name", "c", "--copy")
+    subprocess.run(["rm", "-rf", str(apps_dir(pod) / "a")], check=True)
+    assert "removed 3 of 3" in cache_cmd(pod, cache, "prune", "--all").stdout
+    assert cache_entries(cache) == []
+    assert (rootfs(pod, "c") / "b").read_bytes() == b"b"
 
     r = cache_cmd(pod, cache, "bogus", check=False)
     assert r.returncode == 2
