@@ -21,6 +21,8 @@ static const Verb verbs[] = {
         { "run", pm_verb_run },
         { "stop", pm_verb_stop },
         { "list", pm_verb_list },
+        { "prepare", pm_verb_prepare },
+        { "cache", pm_verb_cache },
 };
 
 static void help(void) {
@@ -28,6 +30,9 @@ static void help(void) {
                "  " PROGRAM " run --name NAME [--manifest FILE] [--detach] [--timeout S] [--agent PATH]\n"
                "  " PROGRAM " stop NAME [--timeout S]\n"
                "  " PROGRAM " list [--json]\n"
+               "  " PROGRAM " prepare --pod NAME --image DIR[:TAG] [--name N] [--inject [--start]]\n"
+               "                  [--allow-devices] [--copy]\n"
+               "  " PROGRAM " cache ls [--json] | cache prune [--all]\n"
                "  " PROGRAM " --help | --version\n"
                "\n"
                "Starts and stops PodMutator pods: systemd booted by systemd-nspawn, with the\n"
@@ -43,8 +48,18 @@ static void help(void) {
                "stop   Power the pod off, kill it after --timeout seconds (default %d; 0\n"
                "       kills at once), remove its directories.\n"
                "list   The pods of this node: NAME STATE PID SOCKET, or JSON with --json.\n"
+               "prepare  Make an app of a running pod from an OCI image layout (a directory\n"
+               "       or a tar of one; TAG picks the manifest): check every blob, unpack the\n"
+               "       layers into the node's layer cache and mount them as an overlay (or\n"
+               "       copy them, --copy) at /var/lib/podmutator-apps/N/rootfs in the pod,\n"
+               "       write the app spec beside it and print its path; with --inject,\n"
+               "       inject it (--start: and start it) and print the app id. Device\n"
+               "       nodes need --allow-devices.\n"
+               "cache  ls: the layer cache (DIFF_ID SIZE LAST_USED, or --json); prune: remove\n"
+               "       the layers no prepared app needs (--all: every layer, unless an\n"
+               "       app's overlay still uses one).\n"
                "\n"
-               "Environment: PM_STATE_ROOT, PM_RUN_ROOT (base directories), PM_AGENT;\n"
+               "Environment: PM_STATE_ROOT, PM_RUN_ROOT, PM_CACHE_ROOT (base directories), PM_AGENT;\n"
                "ASAN_OPTIONS, UBSAN_OPTIONS, LSAN_OPTIONS are passed to the agent,\n"
                "SYSTEMD_NSPAWN_* and SYSTEMD_LOG_* to systemd-nspawn.\n"
                "Exit status: 0 success, 1 failure, 2 bad command line.\n",

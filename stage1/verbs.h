@@ -24,6 +24,8 @@ enum {
 int pm_verb_run(int argc, char *argv[]);
 int pm_verb_stop(int argc, char *argv[]);
 int pm_verb_list(int argc, char *argv[]);
+int pm_verb_prepare(int argc, char *argv[]);
+int pm_verb_cache(int argc, char *argv[]);
 
 /* "S" or "S.fff" seconds, at most a day, into milliseconds. */
 int pm_parse_seconds(const char *s, int64_t *ret_ms);
