@@ -1,4 +1,5 @@
 /* pm-stage1 prepare --pod NAME --image DIR[:TAG] [--name N] [--inject [--start]] [--allow-devices] [--copy]
+ * pm-stage1 prepare --pod NAME --bundle DIR [--name N] [--inject [--start]]
  *
  *  1. find the pod (it must be running: its root is where the app goes)
  *  2. read the image layout: index.json -> manifest (TAG) -> config, every
@@ -15,6 +16,13 @@
  *  6. print the spec's path on the node; with --inject, inject it through
  *     the agent instead (started too with --start) and print the app's id
  *
+ * A runtime bundle (--bundle) goes the same way from step 4 on: its
+ * config.json becomes the spec (bundle.h), its root directory is bound into
+ * the app directory as the rootfs (a bind mount of the node's tree, attached
+ * in the pod's mount namespace like the overlay), and so is the source of
+ * each of its bind mounts, under mounts/<i>, the spec's mount sources
+ * rewritten to those paths in the pod.
+ *
  * Any failure leaves the pod's app directory and the cache as they were. */
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,7 +30,13 @@
 #include <limits.h>
 #include <libgen.h>
 
+#include <linux/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "bundle.h"
 #include "errmsg.h"
+#include "pbjson.h"
 #include "oci-app.h"
 #include "oci-cache.h"
 #include "oci-image.h"
@@ -36,6 +50,7 @@
 typedef struct PrepareOptions {
         const char *pod;
         char *image; /* DIR, without :TAG */
+        const char *bundle;
         char *tag;
         const char *name;
         bool inject, start, allow_devices, copy;
@@ -71,6 +86,7 @@ static int parse_args(int argc, char *argv[], PrepareOptions *o) {
         static const struct option options[] = {
                 { "pod", required_argument, NULL, 'p' },
                 { "image", required_argument, NULL, 'i' },
+                { "bundle", required_argument, NULL, 'b' },
                 { "name", required_argument, NULL, 'n' },
                 { "inject", no_argument, NULL, 'j' },
                 { "start", no_argument, NULL, 's' },
@@ -91,6 +107,9 @@ static int parse_args(int argc, char *argv[], PrepareOptions *o) {
                                 return pm_usage_error("prepare", "invalid --image '%s': expected DIR[:TAG], once",
                                                       optarg);
                         break;
+                case 'b':
+                        o->bundle = optarg;
+                        break;
                 case 'n':
                         o->name = optarg;
                         break;
@@ -108,7 +127,8 @@ static int parse_args(int argc, char *argv[], PrepareOptions *o) {
                         break;
                 case 'h':
                         printf("Usage: pm-stage1 prepare --pod NAME --image DIR[:TAG] [--name N] [--inject [--start]] "
-                               "[--allow-devices] [--copy]\n");
+                               "[--allow-devices] [--copy]\n"
+                               "       pm-stage1 prepare --pod NAME --bundle DIR [--name N] [--inject [--start]]\n");
                         return -1;
                 default:
                         return PM_EXIT_USAGE;
@@ -117,8 +137,10 @@ static int parse_args(int argc, char *argv[], PrepareOptions *o) {
                 return pm_usage_error("prepare", "unexpected argument '%s'", argv[optind]);
         if (!o->pod || !pm_dns_label_valid(o->pod))
                 return pm_usage_error("prepare", "missing or invalid --pod: it must be a lowercase DNS label");
-        if (!o->image)
-                return pm_usage_error("prepare", "missing --image DIR[:TAG]");
+        if (!o->image == !o->bundle)
+                return pm_usage_error("prepare", "give either --image DIR[:TAG] or --bundle DIR");
+        if (o->bundle && (o->copy || o->allow_devices))
+                return pm_usage_error("prepare", "--copy and --allow-devices are for images");
         if (o->name && !pm_dns_label_valid(o->name))
                 return pm_usage_error("prepare", "invalid --name '%s': it must be a lowercase DNS label", o->name);
         if (o->start && !o->inject)
@@ -386,6 +408,113 @@ static int make_app(const PrepareOptions *o, const char *name, PmPod *pod, int l
         return 0;
 }
 
+/* ---- runtime bundles ------------------------------------------------------ */
+
+static void free_string(char *s) {
+        if (s != protobuf_c_empty_string) /* an unset string field points there */
+                free(s);
+}
+
+/* A clone of the node's tree at path (with what is mounted below it), to
+ * attach in the pod; read-only when asked. */
+static int clone_tree(const char *path, bool read_only, int *ret_fd, char **ret_error) {
+        int fd = (int) syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (fd < 0)
+                return pm_errorf(ret_error, -errno, "cannot bind %s: %m", path);
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+        if (read_only && syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
+                int r = -errno;
+                close(fd);
+                return pm_errorf(ret_error, r, "cannot make the bind of %s read-only: %m", path);
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+/* Binds the node's source into the app directory as mounts/<i> and points
+ * the spec's mount at it (as the pod sees it once committed). */
+static int bind_mount_source(PmAppDir *dir, int mounts_fd, int leader, Podmutator__V1__Mount *m, size_t i,
+                             char **ret_error) {
+        _cleanup_free_ char *entry = NULL, *at = NULL, *in_pod = NULL;
+        _cleanup_close_ int mnt = -1;
+        struct stat st;
+        int r;
+
+        if (stat(m->source, &st) < 0)
+                return pm_errorf(ret_error, -errno, "mounts[%zu].source: %s: %m", i, m->source);
+        if (asprintf(&entry, "%zu", i) < 0 || asprintf(&at, "mounts/%zu", i) < 0)
+                return -ENOMEM;
+        if (S_ISDIR(st.st_mode) ? mkdirat(mounts_fd, entry, 0755) < 0
+                                : mknodat(mounts_fd, entry, S_IFREG | 0644, 0) < 0)
+                return pm_errorf(ret_error, -errno, "cannot make the mount point of mounts[%zu]: %m", i);
+        r = clone_tree(m->source, m->read_only, &mnt, ret_error);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *target = pm_app_dir_pod_tmp_path(dir, at);
+        r = target ? pm_overlay_attach(leader, mnt, target, ret_error) : -ENOMEM;
+        if (r < 0)
+                return r;
+        if (asprintf(&in_pod, PM_POD_APPS_DIR "/%s/%s", dir->name, at) < 0)
+                return -ENOMEM;
+        free_string(m->source);
+        m->source = TAKE_PTR(in_pod);
+        return 0;
+}
+
+/* The bundle's spec as JSON, named, with its rootfs where the pod sees it. */
+static int bundle_spec_json(PmAppSpec *spec, const PmAppDir *dir, json_object **ret) {
+        free_string(spec->name);
+        free_string(spec->rootfs);
+        spec->name = strdup(dir->name);
+        spec->rootfs = pm_app_dir_pod_rootfs(dir);
+        if (!spec->name || !spec->rootfs)
+                return -ENOMEM;
+        *ret = pm_message_to_json(&spec->base);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int make_bundle_app(const PrepareOptions *o, const char *name, PmPod *pod, int leader, PmAppDir **ret_dir,
+                           PmAppSpec **ret_spec, char **ret_error) {
+        _cleanup_(pm_app_dir_freep) PmAppDir *dir = NULL;
+        _cleanup_(pm_app_spec_freep) PmAppSpec *bundle = NULL, *spec = NULL;
+        _cleanup_(json_putp) json_object *json = NULL;
+        _cleanup_free_ char *rootfs = NULL, *text = NULL, *at = NULL;
+        _cleanup_close_ int mnt = -1, mounts_fd = -1;
+        int r;
+
+        r = pm_bundle_load(o->bundle, &bundle, &rootfs, ret_error);
+        if (r < 0)
+                return r;
+        r = pm_app_dir_begin(pod, name, &dir, ret_error);
+        if (r < 0)
+                return r;
+        if (bundle->n_mounts > 0)
+                r = pm_app_dir_mkdir(dir, "mounts", &mounts_fd, ret_error);
+        for (size_t i = 0; i < bundle->n_mounts && r >= 0; i++)
+                r = bind_mount_source(dir, mounts_fd, leader, bundle->mounts[i], i, ret_error);
+        if (r >= 0)
+                r = clone_tree(rootfs, bundle->read_only_rootfs, &mnt, ret_error);
+        if (r >= 0) {
+                at = pm_app_dir_pod_tmp_path(dir, "rootfs");
+                r = at ? pm_overlay_attach(leader, mnt, at, ret_error) : -ENOMEM;
+        }
+        if (r >= 0)
+                r = bundle_spec_json(bundle, dir, &json);
+        if (r >= 0)
+                r = pm_app_spec_build(json, &spec, &text, ret_error);
+        if (r >= 0)
+                r = pm_app_dir_register_ids(dir, spec->user, spec->group, ret_error);
+        if (r >= 0)
+                r = pm_app_dir_write(dir, "spec.json", text, ret_error);
+        if (r >= 0)
+                r = pm_app_dir_commit(dir, ret_error);
+        if (r < 0)
+                return r;
+        *ret_dir = TAKE_PTR(dir);
+        *ret_spec = TAKE_PTR(spec);
+        return 0;
+}
+
 static int prepare(const PrepareOptions *o, const char *name, char **ret_out, char **ret_error) {
         _cleanup_(pm_pod_freep) PmPod *pod = NULL;
         _cleanup_(pm_app_dir_freep) PmAppDir *dir = NULL;
@@ -396,7 +525,8 @@ static int prepare(const PrepareOptions *o, const char *name, char **ret_out, ch
         r = find_pod(o->pod, &pod, &leader, ret_error);
         if (r < 0)
                 return r;
-        r = make_app(o, name, pod, leader, &dir, &spec, ret_error);
+        r = o->bundle ? make_bundle_app(o, name, pod, leader, &dir, &spec, ret_error)
+                      : make_app(o, name, pod, leader, &dir, &spec, ret_error);
         if (r < 0)
                 return r;
         if (!o->inject) {
@@ -419,8 +549,9 @@ int pm_verb_prepare(int argc, char *argv[]) {
                 return r < 0 ? PM_EXIT_OK : r;
         if (o.name)
                 name = strdup(o.name);
-        else if (default_name(o.image, &name) == -EINVAL)
-                return pm_usage_error("prepare", "cannot make an app name from '%s': pass --name", o.image);
+        else if (default_name(o.image ?: o.bundle, &name) == -EINVAL)
+                return pm_usage_error("prepare", "cannot make an app name from '%s': pass --name",
+                                      o.image ?: o.bundle);
         if (!name)
                 return pm_log_error(-ENOMEM, "%m"), PM_EXIT_FAILURE;
 
