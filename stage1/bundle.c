@@ -198,7 +198,7 @@ static int string_value(json_object *v, const char *path, const char **ret, char
 
 /* A string member; *ret is NULL when it is missing or null. */
 static int string_member(json_object *obj, const char *path, const char *key, const char **ret, char **ret_error) {
-        json_object *v;
+        json_object *v = NULL;
         FieldPath fp;
         int r;
 
@@ -213,7 +213,7 @@ static int string_member(json_object *obj, const char *path, const char *key, co
 }
 
 static int bool_member(json_object *obj, const char *path, const char *key, bool *ret, char **ret_error) {
-        json_object *v;
+        json_object *v = NULL;
         int r;
 
         r = member(obj, path, key, json_type_boolean, &v, ret_error);
@@ -379,7 +379,7 @@ static int parse_version(json_object *top, char **ret_error) {
 
 static int parse_args(Bundle *b, json_object *process, char **ret_error) {
         _cleanup_free_ char *why = NULL;
-        json_object *args;
+        json_object *args = NULL;
         int r;
 
         r = member(process, "process", "args", json_type_array, &args, ret_error);
@@ -417,7 +417,7 @@ static bool env_name_valid(const char *s, size_t n) {
 
 static int parse_env(Bundle *b, json_object *process, char **ret_error) {
         PmAppSpec *spec = b->spec;
-        json_object *env;
+        json_object *env = NULL;
         int r;
 
         r = member(process, "process", "env", json_type_array, &env, ret_error);
@@ -455,7 +455,7 @@ static int parse_env(Bundle *b, json_object *process, char **ret_error) {
 
 static int parse_user(Bundle *b, json_object *process, char **ret_error) {
         static const char *const known[] = {"uid", "gid", "umask", "additionalGids", "username", NULL};
-        json_object *user, *gids;
+        json_object *user = NULL, *gids = NULL;
         int64_t uid, gid, umask;
         bool set;
         int r;
@@ -549,7 +549,7 @@ static bool name_in(const char *const *names, const char *s) {
 
 /* The names of one capability set, each checked. */
 static int capability_set(json_object *caps, const char *key, json_object **ret, char **ret_error) {
-        json_object *set;
+        json_object *set = NULL;
         int r;
 
         r = member(caps, "process.capabilities", key, json_type_array, &set, ret_error);
@@ -574,7 +574,7 @@ static int parse_capabilities(Bundle *b, json_object *process, char **ret_error)
         static const char *const known[] = {"bounding", "effective", "permitted", "inheritable", "ambient", NULL};
         static const char *const subsets[] = {"effective", "permitted", "inheritable", "ambient"};
         PmAppSpec *spec = b->spec;
-        json_object *caps, *bounding;
+        json_object *caps = NULL, *bounding = NULL;
         int r;
 
         r = member(process, "process", "capabilities", json_type_object, &caps, ret_error);
@@ -607,7 +607,7 @@ static int parse_capabilities(Bundle *b, json_object *process, char **ret_error)
          * inside the bounding set, and ambient capabilities, which would
          * give a non-root user some, are only taken for root. */
         for (size_t k = 0; k < ELEMENTSOF(subsets); k++) {
-                json_object *set;
+                json_object *set = NULL;
 
                 r = capability_set(caps, subsets[k], &set, ret_error);
                 if (r < 0)
@@ -637,7 +637,7 @@ static const char *const rlimit_names[] = {
 static int parse_rlimits(Bundle *b, json_object *process, char **ret_error) {
         static const char *const known[] = {"type", "soft", "hard", NULL};
         PmAppSpec *spec = b->spec;
-        json_object *rlimits;
+        json_object *rlimits = NULL;
         int r;
 
         r = member(process, "process", "rlimits", json_type_array, &rlimits, ret_error);
@@ -705,7 +705,7 @@ static int parse_process(Bundle *b, json_object *top, char **ret_error) {
                 "execCPUAffinity", "user", NULL,
         };
         /* clang-format on */
-        json_object *process;
+        json_object *process = NULL;
         const char *cwd;
         bool terminal;
         int r;
@@ -775,7 +775,7 @@ static int parse_process(Bundle *b, json_object *top, char **ret_error) {
 
 static int parse_root(Bundle *b, json_object *top, char **ret_root_path, char **ret_error) {
         static const char *const known[] = {"path", "readonly", NULL};
-        json_object *root;
+        json_object *root = NULL;
         const char *path;
         bool readonly;
         int r;
@@ -844,7 +844,7 @@ static int parse_mount(Bundle *b, json_object *m, size_t i, char **ret_error) {
         _cleanup_free_ char *source_path = NULL;
         const char *destination, *type, *source;
         bool bind = false, read_only = false;
-        json_object *options;
+        json_object *options = NULL;
         FieldPath fp;
         Mount *mount;
         int r;
@@ -920,7 +920,7 @@ static int parse_mount(Bundle *b, json_object *m, size_t i, char **ret_error) {
 }
 
 static int parse_mounts(Bundle *b, json_object *top, char **ret_error) {
-        json_object *mounts;
+        json_object *mounts = NULL;
         int r;
 
         r = member(top, "", "mounts", json_type_array, &mounts, ret_error);
@@ -938,7 +938,7 @@ static int parse_mounts(Bundle *b, json_object *top, char **ret_error) {
 
 static int parse_annotations(Bundle *b, json_object *top, char **ret_error) {
         PmAppSpec *spec = b->spec;
-        json_object *annotations;
+        json_object *annotations = NULL;
         int r;
 
         r = member(top, "", "annotations", json_type_object, &annotations, ret_error);
@@ -975,7 +975,7 @@ static int parse_namespaces(Bundle *b, json_object *linux_, char **ret_error) {
         static const char *const known[] = {"type", "path", NULL};
         static const char *const types[] = {"pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time", NULL};
         bool seen[ELEMENTSOF(types)] = {};
-        json_object *namespaces;
+        json_object *namespaces = NULL;
         Network *network;
         int r;
 
@@ -1047,7 +1047,7 @@ static int parse_namespaces(Bundle *b, json_object *linux_, char **ret_error) {
  * the profile's device policy starts from. */
 static int parse_devices_rules(json_object *resources, char **ret_error) {
         static const char *const known[] = {"allow", "type", "major", "minor", "access", NULL};
-        json_object *devices;
+        json_object *devices = NULL;
         int r;
 
         r = member(resources, "linux.resources", "devices", json_type_array, &devices, ret_error);
@@ -1089,7 +1089,7 @@ static int parse_memory(Bundle *b, json_object *resources, char **ret_error) {
                 "reservation",       "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller", "useHierarchy",
                 "checkBeforeUpdate", NULL};
         const char *const path = "linux.resources.memory";
-        json_object *memory;
+        json_object *memory = NULL;
         int64_t limit;
         bool set;
         int r;
@@ -1123,7 +1123,7 @@ static int parse_cpu(Bundle *b, json_object *resources, char **ret_error) {
         static const char *const refused[] = {"shares", "burst", "realtimeRuntime", "realtimePeriod", "cpus", "mems",
                                               "idle",   NULL};
         const char *const path = "linux.resources.cpu";
-        json_object *cpu, *v;
+        json_object *cpu = NULL, *v = NULL;
         uint64_t period = DEFAULT_CPU_PERIOD, millis;
         int64_t quota;
         bool set;
@@ -1164,7 +1164,7 @@ static int parse_cpu(Bundle *b, json_object *resources, char **ret_error) {
 
 static int parse_pids(Bundle *b, json_object *resources, char **ret_error) {
         static const char *const known[] = {"limit", NULL};
-        json_object *pids;
+        json_object *pids = NULL;
         int64_t limit;
         bool set;
         int r;
@@ -1191,7 +1191,7 @@ static int parse_resources(Bundle *b, json_object *linux_, char **ret_error) {
         static const char *const known[] = {"devices", "memory", "cpu",  "blockIO", "hugepageLimits",
                                             "network", "pids",   "rdma", "unified", NULL};
         static const char *const refused[] = {"blockIO", "hugepageLimits", "network", "rdma", "unified", NULL};
-        json_object *resources;
+        json_object *resources = NULL;
         int r;
 
         r = member(linux_, "linux", "resources", json_type_object, &resources, ret_error);
@@ -1226,7 +1226,7 @@ static const char *const default_readonly_paths[] = {
 };
 
 static int parse_path_list(json_object *linux_, const char *key, const char *const *defaults, char **ret_error) {
-        json_object *list;
+        json_object *list = NULL;
         int r;
 
         r = member(linux_, "linux", key, json_type_array, &list, ret_error);
@@ -1271,7 +1271,7 @@ static int parse_linux(Bundle *b, json_object *top, char **ret_error) {
                 {"mountLabel", "apps get no SELinux mount label"},
                 {"personality", "apps run with the node's execution domain"},
         };
-        json_object *linux_;
+        json_object *linux_ = NULL;
         int r;
 
         r = member(top, "", "linux", json_type_object, &linux_, ret_error);
@@ -1360,7 +1360,7 @@ static int check_repeated_keys(json_object *top, const char *text, size_t len, c
 }
 
 static int parse_hooks(json_object *top, char **ret_error) {
-        json_object *hooks;
+        json_object *hooks = NULL;
         int r;
 
         r = member(top, "", "hooks", json_type_object, &hooks, ret_error);
