@@ -20,7 +20,17 @@
 typedef struct PmUnitPaths {
         const char *control_dir;   /* made inaccessible to the app */
         const char *state_dir;     /* made inaccessible to the app */
+        /* The spec's mounts as resolved in the pod (sources) and in the
+         * app's root (targets), one per spec->mounts; NULL: as written. */
+        char *const *mount_sources;
+        char *const *mount_targets;
 } PmUnitPaths;
+
+/* The bounding set of the unprivileged profile, as CapabilityBoundingSet=
+ * takes it: what a container runtime grants by default, less CAP_MKNOD. */
+#define PM_UNPRIVILEGED_CAPS                                                                                   \
+        "CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_FSETID CAP_KILL CAP_SETGID CAP_SETUID CAP_SETPCAP "         \
+        "CAP_NET_BIND_SERVICE CAP_NET_RAW CAP_SYS_CHROOT CAP_AUDIT_WRITE CAP_SETFCAP"
 
 /* Quotes s as one word of a unit setting: "..." with C escapes for quote,
  * backslash and control bytes, "%%" for '%', and, when in_exec is true,
