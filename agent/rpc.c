@@ -311,6 +311,24 @@ static bool take_command(Call *call, ExecWorld *w, char **argv, size_t n_argv, v
         return true;
 }
 
+/* A run once is a transient unit that gets the spec's root, user and
+ * network only: the first other isolation field it sets, or NULL. */
+static const char *run_once_unapplied(const PmAppSpec *spec) {
+        if (spec->resources && (spec->resources->memory_max || spec->resources->cpu_millis || spec->resources->tasks_max))
+                return "resources";
+        if (spec->n_mounts > 0)
+                return "mounts";
+        if (spec->n_capabilities > 0)
+                return "capabilities";
+        if (spec->n_rlimits > 0)
+                return "rlimits";
+        if (spec->read_only_rootfs)
+                return "read_only_rootfs";
+        if (spec->no_new_privileges)
+                return "no_new_privileges";
+        return NULL;
+}
+
 static void handle_exec(Call *call, const Podmutator__V1__ExecRequest *req) {
         ExecWorld w = { 0 };
         _cleanup_free_ char *rootfs = NULL, *error = NULL;
@@ -330,6 +348,14 @@ static void handle_exec(Call *call, const Podmutator__V1__ExecRequest *req) {
                         }
                 }
                 const PmAppSpec *spec = req->spec;
+                const char *unapplied = run_once_unapplied(spec);
+                if (unapplied) {
+                        pm_call_fail(call, CODE(FAILED_PRECONDITION), "%s: a run once does not apply it; inject the app instead",
+                                     unapplied);
+                        return;
+                }
+                if (!check_in_pod(call, spec, rootfs))
+                        return;
                 w = (ExecWorld){ .argv = spec->argv, .n_argv = spec->n_argv, .env = spec->env, .n_env = spec->n_env,
                                  .user = spec->user, .group = spec->group, .working_dir = spec->working_dir,
                                  .rootfs = rootfs };

@@ -328,3 +328,14 @@ def test_bad_specs_are_refused_and_change_nothing(pod):
         assert (r.returncode, message in r.stderr) == (5, True), (fields, r.stderr)
     assert pod.json("ls") == []
     assert list(pod.path("/run/systemd/system").glob("pm-app-*")) == []
+
+
+def test_run_once_gets_its_network_and_refuses_what_it_cannot_apply(pod):
+    r = pod.pmctl("run", "--rm", "--network", "none", "--", "/bin/cat", "/proc/net/dev")
+    links = sorted(line.split(":")[0].strip() for line in r.stdout.splitlines()[2:])
+    assert links == ["lo"], r.stdout
+    pod.nsenter("mkdir", "-p", "/srv/data")
+    r = pod.pmctl("run", "--rm", "-v", "/srv/data:/x", "--", "/bin/true", check=False)
+    assert r.returncode == 7 and "mounts: a run once does not apply it" in r.stderr, r.stderr
+    r = pod.pmctl("run", "--rm", "--memory", "64m", "--", "/bin/true", check=False)
+    assert r.returncode == 7 and "resources" in r.stderr, r.stderr
