@@ -199,10 +199,11 @@ static void put_isolation(FILE *f, const PmAppSpec *spec, const PmUnitPaths *pat
         put_mounts(f, spec, paths);
         put_network(f, spec->network);
         put_rlimits(f, spec);
-        /* Within RootDirectory=, "/" is the app's root; the mounts above
-         * stay as they are asked for. */
+        /* Everything but /dev, /proc and /sys read-only, inside the app's
+         * root; the mounts above keep their own mode. ReadOnlyPaths=/ would
+         * not do: systemd 252 drops it under RootDirectory= (measured). */
         if (spec->read_only_rootfs)
-                fprintf(f, "ReadOnlyPaths=/\n");
+                fprintf(f, "ProtectSystem=strict\n");
 }
 
 static int put_service_section(FILE *f, const PmAppSpec *spec, const char *id, const PmUnitPaths *paths) {

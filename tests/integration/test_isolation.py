@@ -7,6 +7,7 @@ directory of the pod that the test reads from the node."""
 
 import json
 import re
+import time
 
 import pytest
 
@@ -110,6 +111,16 @@ def test_capabilities_rlimits_and_no_new_privileges_override_the_profile(pod):
     assert "nofile=100:200" in text
 
 
+def test_capabilities_of_a_user_other_than_root_are_ambient(pod):
+    out_dir(pod)
+    pod.nsenter("chmod", "1777", "/srv/out")
+    inject(pod, shell_app("svc", "grep -E '^(CapEff|CapBnd)' /proc/self/status > /srv/out/svc; echo END >> /srv/out/svc",
+                          user="65534", capabilities=["CAP_NET_BIND_SERVICE"]))
+    text = read_out(pod, "svc")
+    assert int(status_field(text, "CapEff"), 16) == mask(10)
+    assert int(status_field(text, "CapBnd"), 16) == mask(10)
+
+
 def test_read_only_rootfs_leaves_rw_mounts_writable(pod):
     out_dir(pod)
     pod.nsenter("mkdir", "-p", "/srv/rw")
@@ -120,6 +131,16 @@ def test_read_only_rootfs_leaves_rw_mounts_writable(pod):
     text = read_out(pod, "ro")
     assert "root=0" not in text and "mount=0" in text, text
     assert not pod.path("/srv/probe").exists()
+    # The same inside a rootfs: "/" is the app's root there.
+    make_busybox_root(pod, "/srv/tiny")
+    spec = {"name": "ro-tiny", "rootfs": "/srv/tiny", "read_only_rootfs": True,
+            "mounts": [{"source": "/srv/out", "target": "/out"}],
+            "argv": ["/bin/busybox", "sh", "-c", "/bin/busybox touch /tmp/x 2>/dev/null; echo root=$? > /out/ro-tiny;"
+                     " echo END >> /out/ro-tiny"]}
+    inject(pod, spec)
+    text = read_out(pod, "ro-tiny")
+    assert "root=0" not in text, text
+    assert not pod.path("/srv/tiny/tmp/x").exists()
 
 
 # -- resources --------------------------------------------------------------
@@ -131,17 +152,19 @@ def test_resources_are_written_and_read_back_from_systemd(pod):
     assert props == {"MemoryMax": str(64 << 20), "CPUQuotaPerSecUSec": "1.500000s", "TasksMax": "32"}
 
 
-def test_task_limit_is_enforced_where_the_pod_can(pod):
+def test_limits_are_enforced_where_the_pod_can(pod):
     if not pod.json("info")["limits_enforced"]:
         pytest.skip("this pod's cgroup tree has no pids/memory/cpu controllers delegated (pmctl info: "
                     "limits_enforced=false); the settings are checked by the read-back test")
-    out_dir(pod)
-    spec = shell_app("pids", "for i in 1 2 3 4 5 6 7 8; do sleep 30 & done 2>/srv/out/pids.err;"
-                     " echo forked=$(jobs -p | wc -l) > /srv/out/pids; echo END >> /srv/out/pids",
-                     resources={"tasks_max": 4})
-    inject(pod, spec)
-    text = read_out(pod, "pids")
-    assert "forked=8" not in text, text
+    inject(pod, shell_app("pids", "for i in 1 2 3 4 5 6 7 8; do sleep 30 & done; wait",
+                          resources={"tasks_max": 4}))
+    pod.wait_state("pids", "running")
+    time.sleep(1)
+    assert int(systemd_props(pod, "pids", "TasksCurrent")["TasksCurrent"]) <= 4
+    inject(pod, shell_app("hog", "head -c 256m /dev/zero | tail > /dev/null",
+                          resources={"memory_max": 32 << 20}))
+    st = pod.wait_state("hog", "exited", timeout=30)
+    assert st["reason"] == "OOMKilled", st
 
 
 # -- mounts -----------------------------------------------------------------

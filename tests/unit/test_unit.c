@@ -903,7 +903,7 @@ static void test_render_maps_rlimits_and_read_only_root(void **state) {
         assert_has(text, "\nLimitNOFILE=100:200\n");
         assert_has(text, "\nLimitCORE=0:infinity\n");
         assert_has(text, "\nLimitCPU=infinity:infinity\n");
-        assert_has(text, "\nReadOnlyPaths=/\n");
+        assert_has(text, "\nProtectSystem=strict\n");
 }
 
 /* Odd but valid values: each setting stays one line of one key. */
