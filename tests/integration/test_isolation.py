@@ -171,15 +171,20 @@ def test_limits_are_enforced_where_the_pod_can(pod):
 
 def test_ro_and_rw_binds_are_visible_in_the_app(pod):
     out_dir(pod)
-    pod.nsenter("sh", "-c", "mkdir -p /srv/data /srv/shared && echo hello > /srv/data/greeting")
+    pod.nsenter("sh", "-c", "mkdir -p /srv/data /srv/shared '/srv/100%n' && echo hello > /srv/data/greeting"
+                " && echo percent > '/srv/100%n/f'")
     spec = shell_app("binds", "cat /mnt/ro/greeting > /srv/out/binds; touch /mnt/ro/new 2>/dev/null;"
                      " echo ro_write=$? >> /srv/out/binds; echo from-app > /mnt/rw/note;"
-                     " echo rw_write=$? >> /srv/out/binds; echo END >> /srv/out/binds",
+                     " echo rw_write=$? >> /srv/out/binds; cat '/mnt/50%h/f' >> /srv/out/binds;"
+                     " echo END >> /srv/out/binds",
                      mounts=[{"source": "/srv/data", "target": "/mnt/ro", "read_only": True},
-                             {"source": "/srv/shared", "target": "/mnt/rw"}])
+                             {"source": "/srv/shared", "target": "/mnt/rw"},
+                             # '%' reaches systemd as a character, not a specifier
+                             {"source": "/srv/100%n", "target": "/mnt/50%h"}])
     inject(pod, spec)
     text = read_out(pod, "binds")
     assert "hello" in text and "rw_write=0" in text and "ro_write=0" not in text, text
+    assert "percent" in text, text
     assert pod.path("/srv/shared/note").read_text() == "from-app\n"
     assert not pod.path("/srv/data/new").exists()
 
