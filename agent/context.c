@@ -140,13 +140,38 @@ static int resolve_target(int root_fd, const char *root, const char *target, cha
         return *ret ? 0 : -ENOMEM;
 }
 
-static int resolve_source(Manager *m, size_t i, const char *source, char **ret, char **ret_error) {
+static bool path_in(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+        return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* What the unprivileged profile keeps from an app, it must not get back
+ * through a mount: devices (the pod has no device controller to stop a
+ * node opened through a bind) and the kernel's file systems. */
+static int check_unprivileged_source(size_t i, const char *source, const char *real, char **ret_error) {
+        struct stat st;
+        if (path_in(real, "/dev") || path_in(real, "/proc") || path_in(real, "/sys"))
+                return pm_errorf(ret_error, -EPERM, "mounts[%zu].source: %s is in /dev, /proc or /sys, which the unprivileged profile keeps from apps (use profile privileged)",
+                                 i, source);
+        if (stat(real, &st) >= 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+                return pm_errorf(ret_error, -EPERM, "mounts[%zu].source: %s is a device, which the unprivileged profile keeps from apps (use profile privileged)",
+                                 i, source);
+        return 0;
+}
+
+static int resolve_source(Manager *m, const PmAppSpec *spec, size_t i, char **ret, char **ret_error) {
+        const char *source = spec->mounts[i]->source;
         char real[PATH_MAX];
         if (!realpath(source, real))
                 return pm_errorf(ret_error, -EINVAL, "mounts[%zu].source: %s: %s", i, source, strerror(errno));
         const char *dir = exposed_dir(m, real);
         if (dir)
                 return pm_errorf(ret_error, -EPERM, "mounts[%zu].source: %s would expose the agent's %s", i, source, dir);
+        if (spec->profile == PODMUTATOR__V1__PROFILE__PROFILE_UNPRIVILEGED) {
+                int r = check_unprivileged_source(i, source, real, ret_error);
+                if (r < 0)
+                        return r;
+        }
         if (!pm_mount_path_safe(real))
                 return pm_errorf(ret_error, -EINVAL, "mounts[%zu].source: %s resolves to \"%.64s\", which holds ':', whitespace or quotes",
                                  i, source, real);
@@ -179,7 +204,7 @@ int pm_context_resolve_mounts(Manager *m, const PmAppSpec *spec, const char *roo
                 return pm_errorf(ret_error, -EINVAL, "rootfs: %s: %s", rootfs, strerror(errno));
         for (size_t i = 0; i < n; i++) {
                 const Podmutator__V1__Mount *mt = spec->mounts[i];
-                int r = resolve_source(m, i, mt->source, &sources[i], ret_error);
+                int r = resolve_source(m, spec, i, &sources[i], ret_error);
                 if (r < 0)
                         return r;
                 r = resolve_target(root_fd, strempty(rootfs), mt->target, &targets[i]);

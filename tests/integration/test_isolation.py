@@ -225,6 +225,16 @@ def test_mount_sources_naming_the_agents_dirs_are_refused(pod):
     assert pod.json("ls") == []
 
 
+def test_unprivileged_apps_cannot_mount_devices_or_kernel_file_systems(pod):
+    pod.nsenter("sh", "-c", "mkdir -p /srv && ln -sfn /dev/net /srv/devlink")
+    for source in ("/dev", "/dev/net/tun", "/srv/devlink", "/proc/sys", "/sys/fs/cgroup"):
+        r = pod.pmctl("run", "--name", "dev", "-v", f"{source}:/x", "--", "/bin/true", check=False)
+        assert r.returncode == 9 and "unprivileged profile" in r.stderr, (source, r.stderr)
+    assert pod.json("ls") == []
+    # The privileged profile may.
+    pod.run("dev", "/bin/true", opts=("--profile", "privileged", "-v", "/dev/net:/x"))
+
+
 def test_dangling_symlink_targets_are_refused(pod):
     root = "/srv/tiny"
     make_busybox_root(pod, root)

@@ -85,7 +85,12 @@ static const char *map_get(ProtobufCMessage **entries, size_t n, const char *key
         "\"env\":{\"PATH\":\"/usr/bin:/bin\",\"LANG\":\"C.UTF-8\"},\"working_dir\":\"/srv\",\"user\":\"www\","  \
         "\"group\":\"www\",\"rootfs\":\"/apps/web\",\"labels\":{\"tier\":\"front\"},"                             \
         "\"annotations\":{\"note\":\"x=y\"},\"restart\":\"on-failure\",\"stop_signal\":\"SIGINT\","              \
-        "\"stop_timeout_seconds\":30}"
+        "\"stop_timeout_seconds\":30,\"profile\":\"privileged\","                                               \
+        "\"resources\":{\"memory_max\":67108864,\"cpu_millis\":1500,\"tasks_max\":32},"                         \
+        "\"mounts\":[{\"source\":\"/srv/data\",\"target\":\"/data\",\"read_only\":true}],"                       \
+        "\"network\":{\"mode\":\"netns\",\"netns_path\":\"/run/netns/blue\"},\"capabilities\":[\"CAP_CHOWN\"]," \
+        "\"no_new_privileges\":true,\"rlimits\":[{\"type\":\"nofile\",\"soft\":10,\"hard\":18446744073709551615}]," \
+        "\"read_only_rootfs\":true,\"hostname\":\"\",\"logging\":null}"
 
 static void test_app_spec_round_trips_through_json(void **state) {
         Podmutator__V1__AppSpec *spec, *again;
@@ -173,7 +178,10 @@ static void test_output_writes_defaults_empty_arrays_and_maps(void **state) {
         assert_json_equal(&spec.base,
                           "{\"name\":\"\",\"namespace\":\"\",\"argv\":[],\"env\":{},\"working_dir\":\"\",\"user\":\"\","
                           "\"group\":\"\",\"rootfs\":\"\",\"labels\":{},\"annotations\":{},\"restart\":\"no\","
-                          "\"stop_signal\":\"\",\"stop_timeout_seconds\":0}");
+                          "\"stop_signal\":\"\",\"stop_timeout_seconds\":0,\"profile\":\"unprivileged\","
+                          "\"resources\":null,\"mounts\":[],\"network\":null,\"capabilities\":[],"
+                          "\"no_new_privileges\":false,\"rlimits\":[],\"read_only_rootfs\":false,\"hostname\":\"\","
+                          "\"logging\":null}");
 }
 
 static void test_app_status_output_has_exactly_the_proto_keys(void **state) {
