@@ -150,6 +150,12 @@ def test_resources_are_written_and_read_back_from_systemd(pod):
     pod.wait_state("lim", "running")
     props = systemd_props(pod, "lim", "MemoryMax", "CPUQuotaPerSecUSec", "TasksMax")
     assert props == {"MemoryMax": str(64 << 20), "CPUQuotaPerSecUSec": "1.500000s", "TasksMax": "32"}
+    assert pod.json("inspect", "lim")["spec"]["resources"] == {"memory_max": 64 << 20, "cpu_millis": 1500,
+                                                              "tasks_max": 32}
+    # The smallest quota, and suffixes in capitals.
+    pod.run("tiny", "/bin/sleep", "300", opts=("--memory", "2G", "--cpus", "0.001"))
+    props = systemd_props(pod, "tiny", "MemoryMax", "CPUQuotaPerSecUSec", "TasksMax")
+    assert props["MemoryMax"] == str(2 << 30) and props["CPUQuotaPerSecUSec"] == "1ms", props
 
 
 def test_limits_are_enforced_where_the_pod_can(pod):
