@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from conftest import REPO, wait_for
 
 # CAP_* numbers of the unprivileged profile's bounding set.
 UNPRIVILEGED_CAPS = {"CHOWN": 0, "DAC_OVERRIDE": 1, "FOWNER": 3, "FSETID": 4, "KILL": 5, "SETGID": 6,
@@ -383,3 +383,14 @@ def test_run_once_gets_its_network_and_refuses_what_it_cannot_apply(pod):
     assert r.returncode == 7 and "mounts: a run once does not apply it" in r.stderr, r.stderr
     r = pod.pmctl("run", "--rm", "--memory", "64m", "--", "/bin/true", check=False)
     assert r.returncode == 7 and "resources" in r.stderr, r.stderr
+
+
+def test_the_isolated_example_runs_as_documented(pod):
+    example = REPO / "examples" / "isolated.json"
+    pod.pmctl("inject", "-f", str(example), "--start")
+    pod.wait_state("isolated", "running")
+    wait_for(lambda: pod.path("/var/tmp/isolated.log").exists(), what="the example's log line")
+    want, got = json.loads(example.read_text()), pod.json("inspect", "isolated")["spec"]
+    for key in ("argv", "profile", "resources", "rlimits", "read_only_rootfs"):
+        assert got[key] == want[key], key
+    assert got["network"]["mode"] == "none" and got["mounts"][0]["target"] == "/scratch"
