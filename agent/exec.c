@@ -620,6 +620,10 @@ static int append_world(sd_bus_message *msg, ExecSession *s, const ExecWorld *w,
                 r = sd_bus_message_append(msg, "(sv)", "RootDirectory", "s", w->rootfs);
         if (r >= 0 && s->timeout_s > 0)
                 r = sd_bus_message_append(msg, "(sv)", "RuntimeMaxUSec", "t", (uint64_t) s->timeout_s * USEC_PER_SEC);
+        if (r >= 0 && w->netns_path)
+                r = sd_bus_message_append(msg, "(sv)", "NetworkNamespacePath", "s", w->netns_path);
+        else if (r >= 0 && w->private_network)
+                r = sd_bus_message_append(msg, "(sv)", "PrivateNetwork", "b", true);
         return r;
 }
 

@@ -28,6 +28,11 @@ typedef struct ExecWorld {
         size_t n_extra_env;
         const char *user, *group, *working_dir, *rootfs;
         const char *app_id; /* the app it runs in; NULL for a run once */
+        /* The network: a namespace to join (NetworkNamespacePath=), or one
+         * of its own with loopback only; neither: the pod's. */
+        const char *netns_path;
+        bool private_network;
+        char netns_buf[48]; /* storage for netns_path when it is made up */
 } ExecWorld;
 
 typedef struct ExecOptions {

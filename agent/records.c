@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "context.h"
 #include "log.h"
 #include "logs.h"
 #include "pbjson.h"
@@ -54,7 +55,14 @@ int pm_records_install(Manager *m, App *a) {
                 .state_dir = m->state_dir,
         };
         _cleanup_free_ char *text = NULL;
-        int r = pm_unit_render(a->record->spec, a->id, &paths, &text);
+        /* Checked by the caller: what they resolve to now goes in. */
+        _cleanup_strv_free_ char **sources = NULL, **targets = NULL;
+        int r = pm_context_resolve_mounts(m, a->record->spec, a->record->spec->rootfs, &sources, &targets, NULL);
+        if (r < 0)
+                return r;
+        paths.mount_sources = sources;
+        paths.mount_targets = targets;
+        r = pm_unit_render(a->record->spec, a->id, &paths, &text);
         if (r < 0)
                 return r;
         r = pm_records_save(m, a);

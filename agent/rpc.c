@@ -2,6 +2,7 @@
  * Requests are freed when dispatch returns, so whatever an asynchronous
  * operation needs later is copied or resolved before that. */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +108,22 @@ static int new_record(Manager *m, const PmAppSpec *spec, PmAppRecord **ret) {
         return 0;
 }
 
+/* What of a spec only the pod can tell: its mounts and network namespace.
+ * Fails the call if any is wrong. */
+static bool check_in_pod(Call *call, const PmAppSpec *spec, const char *rootfs) {
+        _cleanup_free_ char *error = NULL;
+        _cleanup_strv_free_ char **sources = NULL, **targets = NULL;
+        int r = pm_context_check_network(call->m, spec, &error);
+        if (r >= 0)
+                r = pm_context_resolve_mounts(call->m, spec, rootfs, &sources, &targets, &error);
+        if (r < 0) {
+                pm_call_fail(call, r == -EPERM ? CODE(PERMISSION_DENIED) : CODE(INVALID_ARGUMENT), "%s",
+                             error ? error : strerror(-r));
+                return false;
+        }
+        return true;
+}
+
 static void handle_inject(Call *call, const Podmutator__V1__InjectRequest *req) {
         Manager *m = call->m;
         _cleanup_free_ char *error = NULL;
@@ -138,6 +155,8 @@ static void handle_inject(Call *call, const Podmutator__V1__InjectRequest *req) 
                         return;
                 }
         }
+        if (!check_in_pod(call, req->spec, rootfs))
+                return;
 
         PmAppRecord *rec;
         if (new_record(m, req->spec, &rec) < 0) {
@@ -223,7 +242,40 @@ static void handle_status(Call *call, const Podmutator__V1__StatusRequest *req) 
         reply_status(call, a);
 }
 
+/* The spec as the app keeps it (as injected, rootfs as resolved) with
+ * its status. */
+static void handle_inspect(Call *call, const Podmutator__V1__InspectRequest *req) {
+        App *a = resolve(call, req->ref);
+        if (!a)
+                return;
+        PmAppStatus status;
+        pm_app_fill_status(a, &status);
+        Podmutator__V1__InspectResponse ir = PODMUTATOR__V1__INSPECT_RESPONSE__INIT;
+        ir.status = &status;
+        ir.spec = a->record->spec;
+        PmResponse resp = PODMUTATOR__V1__RESPONSE__INIT;
+        resp.result_case = RESULT(INSPECT);
+        resp.inspect = &ir;
+        pm_call_reply(call, &resp);
+}
+
 typedef Podmutator__V1__AppSpec__EnvEntry EnvEntry;
+
+/* An exec sees the network its app sees: the namespace the app joined,
+ * or the one of its own that its main process holds (a new one would be
+ * empty). main_pid 0: a run once, which gets a namespace of its own. */
+static void join_network(ExecWorld *w, const PmAppSpec *spec, uint32_t main_pid) {
+        const Podmutator__V1__Network *net = spec->network;
+        if (!net)
+                return;
+        if (net->mode == PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NETNS)
+                w->netns_path = net->netns_path;
+        else if (net->mode == PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NONE && main_pid > 0) {
+                snprintf(w->netns_buf, sizeof(w->netns_buf), "/proc/%" PRIu32 "/ns/net", main_pid);
+                w->netns_path = w->netns_buf;
+        } else if (net->mode == PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NONE)
+                w->private_network = true;
+}
 
 /* The world of a running app, for a command run in it. */
 static bool app_world(Call *call, const Podmutator__V1__AppRef *ref, ExecWorld *w) {
@@ -238,6 +290,7 @@ static bool app_world(Call *call, const Podmutator__V1__AppRef *ref, ExecWorld *
         const PmAppSpec *spec = a->record->spec;
         *w = (ExecWorld){ .env = spec->env, .n_env = spec->n_env, .user = spec->user, .group = spec->group,
                           .working_dir = spec->working_dir, .rootfs = spec->rootfs, .app_id = a->id };
+        join_network(w, spec, a->main_pid);
         return true;
 }
 
@@ -266,6 +319,24 @@ static bool take_command(Call *call, ExecWorld *w, char **argv, size_t n_argv, v
         return true;
 }
 
+/* A run once is a transient unit that gets the spec's root, user and
+ * network only: the first other isolation field it sets, or NULL. */
+static const char *run_once_unapplied(const PmAppSpec *spec) {
+        if (spec->resources && (spec->resources->memory_max || spec->resources->cpu_millis || spec->resources->tasks_max))
+                return "resources";
+        if (spec->n_mounts > 0)
+                return "mounts";
+        if (spec->n_capabilities > 0)
+                return "capabilities";
+        if (spec->n_rlimits > 0)
+                return "rlimits";
+        if (spec->read_only_rootfs)
+                return "read_only_rootfs";
+        if (spec->no_new_privileges)
+                return "no_new_privileges";
+        return NULL;
+}
+
 static void handle_exec(Call *call, const Podmutator__V1__ExecRequest *req) {
         ExecWorld w = { 0 };
         _cleanup_free_ char *rootfs = NULL, *error = NULL;
@@ -285,9 +356,18 @@ static void handle_exec(Call *call, const Podmutator__V1__ExecRequest *req) {
                         }
                 }
                 const PmAppSpec *spec = req->spec;
+                const char *unapplied = run_once_unapplied(spec);
+                if (unapplied) {
+                        pm_call_fail(call, CODE(FAILED_PRECONDITION), "%s: a run once does not apply it; inject the app instead",
+                                     unapplied);
+                        return;
+                }
+                if (!check_in_pod(call, spec, rootfs))
+                        return;
                 w = (ExecWorld){ .argv = spec->argv, .n_argv = spec->n_argv, .env = spec->env, .n_env = spec->n_env,
                                  .user = spec->user, .group = spec->group, .working_dir = spec->working_dir,
                                  .rootfs = rootfs };
+                join_network(&w, spec, 0);
                 prefix = "pm-run";
         } else if (!app_world(call, req->ref, &w))
                 return;
@@ -491,6 +571,7 @@ void pm_rpc_dispatch(Call *call, PmRequest *req) {
         case PODMUTATOR__V1__REQUEST__CALL_PAUSE: handle_pause(call, req->pause->ref, true); break;
         case PODMUTATOR__V1__REQUEST__CALL_STATS: handle_stats(call, req->stats); break;
         case PODMUTATOR__V1__REQUEST__CALL_RESUME: handle_pause(call, req->resume->ref, false); break;
+        case PODMUTATOR__V1__REQUEST__CALL_INSPECT: handle_inspect(call, req->inspect); break;
         default:
                 pm_call_fail(call, CODE(UNIMPLEMENTED),
                              "empty request, or a call this agent (version " PM_VERSION ") does not implement");

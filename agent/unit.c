@@ -1,5 +1,6 @@
 #include "unit.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,6 +45,17 @@ static void put_verbatim(FILE *f, const char *key, const char *value) {
         for (; *value; value++)
                 fputs(*value == '%' ? "%%" : (char[]){ *value, 0 }, f);
         fputc('\n', f);
+}
+
+/* key=a:b, for settings that split on ':' (both checked safe for it). */
+static void put_verbatim_pair(FILE *f, const char *key, const char *a, const char *b) {
+        _cleanup_free_ char *v = NULL;
+        if (asprintf(&v, "%s:%s", a, b) < 0) {
+                /* The memstream fails the same way; render reports it. */
+                fputs("\n", f);
+                return;
+        }
+        put_verbatim(f, key, v);
 }
 
 static int put_quoted_words(FILE *f, const char *key, char *const *words, size_t n, bool in_exec) {
@@ -92,6 +104,108 @@ static void put_unit_section(FILE *f, const PmAppSpec *spec) {
                 pm_spec_namespace(spec), spec->name);
 }
 
+static bool runs_as_root(const PmAppSpec *spec) {
+        return isempty(spec->user) || streq(spec->user, "root") || streq(spec->user, "0");
+}
+
+/* The spec's capabilities by their canonical names (validated before). */
+static void put_capabilities(FILE *f, const PmAppSpec *spec, const char *key) {
+        fprintf(f, "%s=", key);
+        for (size_t i = 0; i < spec->n_capabilities; i++)
+                fprintf(f, "%sCAP_%s", i ? " " : "",
+                        pm_capability_name(pm_capability_from_name(spec->capabilities[i])));
+        fputc('\n', f);
+}
+
+static void put_profile(FILE *f, const PmAppSpec *spec) {
+        bool unprivileged = spec->profile == PODMUTATOR__V1__PROFILE__PROFILE_UNPRIVILEGED;
+        if (spec->n_capabilities > 0) {
+                put_capabilities(f, spec, "CapabilityBoundingSet");
+                /* A user other than root holds nothing of its bounding set
+                 * after exec unless it is ambient too. */
+                if (!runs_as_root(spec))
+                        put_capabilities(f, spec, "AmbientCapabilities");
+        } else if (unprivileged)
+                fprintf(f, "CapabilityBoundingSet=" PM_UNPRIVILEGED_CAPS "\n");
+        if (unprivileged || spec->no_new_privileges)
+                fprintf(f, "NoNewPrivileges=yes\n");
+        if (unprivileged)
+                /* PrivateDevices= leaves the pseudo devices only (and drops
+                 * CAP_MKNOD and CAP_SYS_RAWIO whatever the set says); the
+                 * kernel's tunables, modules and the cgroup tree are read-only
+                 * or hidden. */
+                fprintf(f,
+                        "PrivateDevices=yes\n"
+                        "ProtectKernelTunables=yes\n"
+                        "ProtectKernelModules=yes\n"
+                        "ProtectControlGroups=yes\n");
+}
+
+static void put_resources(FILE *f, const Podmutator__V1__Resources *res) {
+        if (!res)
+                return;
+        if (res->memory_max > 0)
+                fprintf(f, "MemoryMax=%" PRIu64 "\n", res->memory_max);
+        /* CPUQuota= is a percentage of one CPU: 1500 millis is 150%. */
+        if (res->cpu_millis > 0)
+                fprintf(f, "CPUQuota=%u.%u%%\n", res->cpu_millis / 10, res->cpu_millis % 10);
+        if (res->tasks_max > 0)
+                fprintf(f, "TasksMax=%u\n", res->tasks_max);
+}
+
+static void put_mounts(FILE *f, const PmAppSpec *spec, const PmUnitPaths *paths) {
+        for (size_t i = 0; i < spec->n_mounts; i++) {
+                const Podmutator__V1__Mount *mt = spec->mounts[i];
+                const char *src = paths->mount_sources ? paths->mount_sources[i] : mt->source;
+                const char *dst = paths->mount_targets ? paths->mount_targets[i] : mt->target;
+                put_verbatim_pair(f, mt->read_only ? "BindReadOnlyPaths" : "BindPaths", src, dst);
+        }
+}
+
+static void put_network(FILE *f, const Podmutator__V1__Network *net) {
+        /* "pod" and "host" are the same here: the pod's namespace is the
+         * widest an app can have; the node's is out of reach. */
+        if (!net)
+                return;
+        if (net->mode == PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NONE)
+                fprintf(f, "PrivateNetwork=yes\n");
+        else if (net->mode == PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NETNS)
+                put_verbatim(f, "NetworkNamespacePath", net->netns_path);
+}
+
+static void put_rlimit_value(FILE *f, uint64_t v) {
+        if (v == UINT64_MAX)
+                fputs("infinity", f);
+        else
+                fprintf(f, "%" PRIu64, v);
+}
+
+/* Plain numbers are taken in the limit's own unit (seconds for CPU,
+ * microseconds for RTTIME, bytes for sizes). */
+static void put_rlimits(FILE *f, const PmAppSpec *spec) {
+        for (size_t i = 0; i < spec->n_rlimits; i++) {
+                const Podmutator__V1__Rlimit *l = spec->rlimits[i];
+                fprintf(f, "%s=", pm_rlimit_directive(pm_rlimit_from_name(l->type)));
+                put_rlimit_value(f, l->soft);
+                fputc(':', f);
+                put_rlimit_value(f, l->hard);
+                fputc('\n', f);
+        }
+}
+
+static void put_isolation(FILE *f, const PmAppSpec *spec, const PmUnitPaths *paths) {
+        put_profile(f, spec);
+        put_resources(f, spec->resources);
+        put_mounts(f, spec, paths);
+        put_network(f, spec->network);
+        put_rlimits(f, spec);
+        /* Everything but /dev, /proc and /sys read-only, inside the app's
+         * root; the mounts above keep their own mode. ReadOnlyPaths=/ would
+         * not do: systemd 252 drops it under RootDirectory= (measured). */
+        if (spec->read_only_rootfs)
+                fprintf(f, "ProtectSystem=strict\n");
+}
+
 static int put_service_section(FILE *f, const PmAppSpec *spec, const char *id, const PmUnitPaths *paths) {
         int sig = isempty(spec->stop_signal) ? 15 : pm_signal_from_name(spec->stop_signal);
         fprintf(f, "\n[Service]\nType=exec\n");
@@ -129,6 +243,7 @@ static int put_service_section(FILE *f, const PmAppSpec *spec, const char *id, c
                 "TimeoutStopSec=infinity\n"
                 "StandardInput=null\n",
                 restart_value(spec->restart), pm_signal_name(sig));
+        put_isolation(f, spec, paths);
         /* systemd connects each stream to a socket of the pod's log daemon
          * before it enters the app's root (logd.c). */
         fprintf(f, "StandardOutput=file:%s/logs/%s.out\n", paths->state_dir, id);

@@ -20,6 +20,10 @@
 typedef struct PmUnitPaths {
         const char *control_dir;   /* made inaccessible to the app */
         const char *state_dir;     /* made inaccessible to the app */
+        /* The spec's mounts as resolved in the pod (sources) and in the
+         * app's root (targets), one per spec->mounts; NULL: as written. */
+        char *const *mount_sources;
+        char *const *mount_targets;
 } PmUnitPaths;
 
 /* Quotes s as one word of a unit setting: "..." with C escapes for quote,

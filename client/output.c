@@ -1,6 +1,7 @@
 #include "output.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -109,6 +110,68 @@ void pm_print_app_details(const PmAppStatus *a) {
         print_map("Labels:", a->labels, a->n_labels);
         print_map("Annotations:", (Podmutator__V1__AppStatus__LabelsEntry *const *) a->annotations,
                   a->n_annotations);
+}
+
+static const char *enum_name(const ProtobufCEnumDescriptor *desc, int value, char *buf, size_t size) {
+        return pm_enum_to_name(desc, value, buf, size) ?: "unknown";
+}
+
+static void print_resources(const Podmutator__V1__Resources *res) {
+        uint64_t mem = res ? res->memory_max : 0;
+        uint32_t cpu = res ? res->cpu_millis : 0, tasks = res ? res->tasks_max : 0;
+        if (mem)
+                printf("Memory max:   %" PRIu64 " bytes\n", mem);
+        else
+                printf("Memory max:   -\n");
+        if (cpu)
+                printf("CPUs:         %u.%03u\n", cpu / 1000, cpu % 1000);
+        else
+                printf("CPUs:         -\n");
+        if (tasks)
+                printf("Tasks max:    %u\n", tasks);
+        else
+                printf("Tasks max:    -\n");
+}
+
+static void print_isolation(const Podmutator__V1__AppSpec *spec) {
+        char buf[64];
+        printf("Profile:      %s\n", enum_name(&podmutator__v1__profile__descriptor, spec->profile, buf, sizeof(buf)));
+        printf("Capabilities: ");
+        for (size_t i = 0; i < spec->n_capabilities; i++)
+                printf("%s%s", i ? " " : "", spec->capabilities[i]);
+        printf("%s\n", spec->n_capabilities ? "" : "(the profile's)");
+        printf("No new privs: %s\n", spec->no_new_privileges ? "yes" : "(the profile's)");
+        printf("Read-only /:  %s\n", spec->read_only_rootfs ? "yes" : "no");
+        print_resources(spec->resources);
+        printf("Mounts:       %s", spec->n_mounts ? "" : "-\n");
+        for (size_t i = 0; i < spec->n_mounts; i++)
+                printf("%s%s -> %s (%s)\n", i ? "              " : "", spec->mounts[i]->source, spec->mounts[i]->target,
+                       spec->mounts[i]->read_only ? "ro" : "rw");
+        const Podmutator__V1__Network *net = spec->network;
+        printf("Network:      %s%s%s\n",
+               enum_name(&podmutator__v1__network_mode__descriptor, net ? (int) net->mode : 0, buf, sizeof(buf)),
+               net && !isempty(net->netns_path) ? " " : "", net ? net->netns_path : "");
+        printf("Rlimits:      %s", spec->n_rlimits ? "" : "-\n");
+        for (size_t i = 0; i < spec->n_rlimits; i++)
+                printf("%s%s soft %" PRIu64 " hard %" PRIu64 "\n", i ? "              " : "", spec->rlimits[i]->type,
+                       spec->rlimits[i]->soft, spec->rlimits[i]->hard);
+}
+
+void pm_print_app_spec(const Podmutator__V1__AppSpec *spec) {
+        char buf[64];
+        printf("Command:     ");
+        for (size_t i = 0; i < spec->n_argv; i++)
+                printf(" %s", spec->argv[i]);
+        printf("\nRoot:         %s\n"
+               "Workdir:      %s\n"
+               "User:         %s\n"
+               "Group:        %s\n"
+               "Restart:      %s\n",
+               isempty(spec->rootfs) ? "(the pod's)" : spec->rootfs, isempty(spec->working_dir) ? "-" : spec->working_dir,
+               isempty(spec->user) ? "root" : spec->user, isempty(spec->group) ? "-" : spec->group,
+               enum_name(&podmutator__v1__restart_policy__descriptor, spec->restart, buf, sizeof(buf)));
+        print_map("Env:", (Podmutator__V1__AppStatus__LabelsEntry *const *) spec->env, spec->n_env);
+        print_isolation(spec);
 }
 
 void pm_print_info(const Podmutator__V1__InfoResponse *info) {

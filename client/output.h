@@ -16,6 +16,8 @@ int pm_state_from_name(const char *name, Podmutator__V1__AppState *ret);
 
 void pm_print_app_table(PmAppStatus *const *apps, size_t n);
 void pm_print_app_details(const PmAppStatus *app);
+/* The spec of an app, a field a line (inspect). */
+void pm_print_app_spec(const Podmutator__V1__AppSpec *spec);
 void pm_print_info(const Podmutator__V1__InfoResponse *info);
 
 /* One JSON document on stdout: a message, or an array of messages. */

@@ -328,6 +328,115 @@ static int parse_restart(const char *s, Podmutator__V1__RestartPolicy *ret) {
 
 static int run_spec_file(const char *file, const char *name, bool once, bool interactive, bool tty);
 
+/* What run's isolation options build; the spec points into it. */
+typedef struct RunIsolation {
+        Podmutator__V1__Resources resources;
+        Podmutator__V1__Network network;
+        Podmutator__V1__Mount *mounts[PM_MOUNTS_MAX];
+        size_t n_mounts;
+} RunIsolation;
+
+/* "512m", "2G", "1048576": bytes, with binary k/m/g/t suffixes. */
+static int parse_size(const char *s, uint64_t *ret) {
+        static const char suffixes[] = "kmgt";
+        size_t n = strlen(s);
+        unsigned shift = 0;
+        const char *p = n > 0 ? strchr(suffixes, s[n - 1] | 0x20) : NULL;
+        if (p)
+                shift = 10 * (unsigned) (p - suffixes + 1);
+        _cleanup_free_ char *digits = strndup(s, shift ? n - 1 : n);
+        uint64_t v;
+        if (!digits || pm_parse_u64(digits, &v) < 0 || v > (UINT64_MAX >> shift))
+                return -EINVAL;
+        *ret = v << shift;
+        return 0;
+}
+
+/* "1.5" CPUs as 1500 millis; at most three decimals. */
+static int parse_cpus(const char *s, uint32_t *ret) {
+        const char *dot = strchr(s, '.');
+        _cleanup_free_ char *whole = strndup(s, dot ? (size_t) (dot - s) : strlen(s));
+        uint32_t w, frac = 0;
+        if (!whole || pm_parse_u32(whole, &w) < 0 || w > UINT32_MAX / 1000)
+                return -EINVAL;
+        if (dot) {
+                size_t n = strlen(dot + 1);
+                if (n == 0 || n > 3 || pm_parse_u32(dot + 1, &frac) < 0)
+                        return -EINVAL;
+                for (; n < 3; n++)
+                        frac *= 10;
+        }
+        if ((uint64_t) w * 1000 + frac > UINT32_MAX)
+                return -EINVAL;
+        *ret = w * 1000 + frac;
+        return 0;
+}
+
+/* -v SRC:DST[:ro|:rw] */
+static int add_mount(RunIsolation *x, const char *arg) {
+        if (x->n_mounts >= PM_MOUNTS_MAX)
+                return usage_error("run: at most %d -v mounts", PM_MOUNTS_MAX);
+        _cleanup_free_ char *copy = strdup(arg);
+        if (!copy)
+                return EXIT_ERROR;
+        char *save = NULL;
+        char *src = strtok_r(copy, ":", &save), *dst = strtok_r(NULL, ":", &save);
+        char *opt = strtok_r(NULL, ":", &save);
+        if (!src || !dst || strtok_r(NULL, ":", &save) || (opt && !streq(opt, "ro") && !streq(opt, "rw")))
+                return usage_error("run: -v takes SRC:DST[:ro|:rw] (paths cannot hold ':'), not \"%s\"", arg);
+        Podmutator__V1__Mount *mt = malloc(sizeof(*mt));
+        if (!mt)
+                return EXIT_ERROR;
+        podmutator__v1__mount__init(mt);
+        mt->source = strdup(src);
+        mt->target = strdup(dst);
+        mt->read_only = opt && streq(opt, "ro");
+        x->mounts[x->n_mounts++] = mt;
+        return mt->source && mt->target ? 0 : EXIT_ERROR;
+}
+
+/* --network pod|none|host|netns:PATH */
+static int parse_network(RunIsolation *x, const char *arg) {
+        int v;
+        if (startswith(arg, "netns:") && arg[6] == '/') {
+                x->network.mode = PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NETNS;
+                x->network.netns_path = (char *) arg + 6;
+        } else if (!strchr(arg, ':') && pm_enum_from_name(&podmutator__v1__network_mode__descriptor, arg, &v) >= 0 &&
+                   v != PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NETNS)
+                x->network.mode = (Podmutator__V1__NetworkMode) v;
+        else
+                return usage_error("run: --network takes pod, none, host or netns:/PATH, not \"%s\"", arg);
+        return 0;
+}
+
+/* One of run's isolation options into spec; a usage error if malformed. */
+static int parse_isolation_option(int c, const char *arg, PmAppSpec *spec, RunIsolation *x) {
+        int v;
+        switch (c) {
+        case 'P':
+                if (pm_enum_from_name(&podmutator__v1__profile__descriptor, arg, &v) < 0)
+                        return usage_error("run: --profile takes unprivileged or privileged, not \"%s\"", arg);
+                spec->profile = (Podmutator__V1__Profile) v;
+                return 0;
+        case 'm':
+                if (parse_size(arg, &x->resources.memory_max) < 0 || x->resources.memory_max == 0)
+                        return usage_error("run: --memory takes a size in bytes, with k, m, g or t (e.g. 512m), not \"%s\"", arg);
+                break;
+        case 'c':
+                if (parse_cpus(arg, &x->resources.cpu_millis) < 0 || x->resources.cpu_millis == 0)
+                        return usage_error("run: --cpus takes a number of CPUs such as 0.5 or 2, not \"%s\"", arg);
+                break;
+        case 'k':
+                if (pm_parse_u32(arg, &x->resources.tasks_max) < 0 || x->resources.tasks_max == 0)
+                        return usage_error("run: --pids takes a positive number of tasks, not \"%s\"", arg);
+                break;
+        case 'v': return add_mount(x, arg);
+        case 'W': return parse_network(x, arg);
+        }
+        spec->resources = &x->resources;
+        return 0;
+}
+
 static int verb_run(int argc, char **argv) {
         static const struct option options[] = {
                 { "name", required_argument, NULL, 'N' },
@@ -343,15 +452,22 @@ static int verb_run(int argc, char **argv) {
                 { "interactive", no_argument, NULL, 'i' },
                 { "tty", no_argument, NULL, 't' },
                 { "file", required_argument, NULL, 'f' },
+                { "profile", required_argument, NULL, 'P' },
+                { "memory", required_argument, NULL, 'm' },
+                { "cpus", required_argument, NULL, 'c' },
+                { "pids", required_argument, NULL, 'k' },
+                { "volume", required_argument, NULL, 'v' },
+                { "network", required_argument, NULL, 'W' },
                 {},
         };
         PmAppSpec spec = PODMUTATOR__V1__APP_SPEC__INIT;
+        RunIsolation iso = { .resources = PODMUTATOR__V1__RESOURCES__INIT, .network = PODMUTATOR__V1__NETWORK__INIT };
         _cleanup_free_ char *generated = NULL;
         const char *file = NULL;
         bool once = false, interactive = false, tty = false;
         int c, r = 0;
         reset_getopt();
-        while (r == 0 && (c = getopt_long(argc, argv, "+e:l:w:u:itf:", options, NULL)) >= 0) {
+        while (r == 0 && (c = getopt_long(argc, argv, "+e:l:w:u:itf:v:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'M': once = true; break;
                 case 'i': interactive = true; break;
@@ -375,9 +491,21 @@ static int verb_run(int argc, char **argv) {
                 case 'w': spec.working_dir = optarg; break;
                 case 'u': spec.user = optarg; break;
                 case 'R': spec.rootfs = optarg; break;
+                case 'P':
+                case 'm':
+                case 'c':
+                case 'k':
+                case 'v':
+                case 'W': r = parse_isolation_option(c, optarg, &spec, &iso); break;
                 default: r = EXIT_USAGE;
                 }
         }
+        spec.network = &iso.network;
+        spec.mounts = iso.mounts;
+        spec.n_mounts = iso.n_mounts;
+        if (r == 0 && file && (spec.resources || spec.n_mounts || spec.profile ||
+                               iso.network.mode != PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_POD))
+                r = usage_error("run: with -f, the spec file says how the app is isolated");
         if (r == 0 && file)
                 r = optind < argc ? usage_error("run: -f SPEC and a command exclude each other")
                                   : run_spec_file(file, spec.name, once, interactive, tty);
@@ -404,6 +532,8 @@ static int verb_run(int argc, char **argv) {
                         protobuf_c_message_free_unpacked(maps[i][j], NULL);
                 free(maps[i]);
         }
+        for (size_t i = 0; i < iso.n_mounts; i++)
+                protobuf_c_message_free_unpacked(&iso.mounts[i]->base, NULL);
         return r;
 }
 
@@ -492,6 +622,44 @@ static int verb_info(int argc, char **argv) {
         return EXIT_OK;
 }
 
+static int verb_inspect(int argc, char **argv) {
+        static const struct option options[] = {
+                { "ns", required_argument, NULL, 'n' },
+                {},
+        };
+        const char *ns = NULL;
+        int c;
+        reset_getopt();
+        while ((c = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
+                if (c != 'n')
+                        return EXIT_USAGE;
+                ns = optarg;
+        }
+        Podmutator__V1__AppRef ref = PODMUTATOR__V1__APP_REF__INIT;
+        int r = parse_ref(argc, argv, ns, &ref);
+        if (r != 0)
+                return r;
+        Podmutator__V1__InspectRequest inspect = PODMUTATOR__V1__INSPECT_REQUEST__INIT;
+        inspect.ref = &ref;
+        PmRequest req = PODMUTATOR__V1__REQUEST__INIT;
+        req.inspect = &inspect;
+        req.call_case = PODMUTATOR__V1__REQUEST__CALL_INSPECT;
+        _cleanup_(pm_response_freep) PmResponse *resp = NULL;
+        r = call(&req, &resp);
+        if (r != 0)
+                return r;
+        if (resp->result_case != PODMUTATOR__V1__RESPONSE__RESULT_INSPECT || !resp->inspect->status ||
+            !resp->inspect->spec) {
+                fprintf(stderr, "pmctl: the agent answered with an unexpected result\n");
+                return EXIT_ERROR;
+        }
+        if (arg_json)
+                return pm_print_json_message(&resp->inspect->base) < 0 ? EXIT_ERROR : EXIT_OK;
+        pm_print_app_details(resp->inspect->status);
+        pm_print_app_spec(resp->inspect->spec);
+        return EXIT_OK;
+}
+
 static void help(void) {
         printf("Usage: pmctl [--pod NAME | --socket PATH] [--json] [--timeout S] VERB [ARGS...]\n\n"
                "Control the apps of a running pod.\n\n"
@@ -500,12 +668,15 @@ static void help(void) {
                "  run [OPTIONS] -- CMD [ARG...]   add and start an app; prints its id\n"
                "        --name N --ns NS --env K=V --label K=V --annotation K=V\n"
                "        --restart no|on-failure|always --workdir D --user U --rootfs DIR\n"
+               "        --profile unprivileged|privileged --memory SIZE[k|m|g|t] --cpus N.N --pids N\n"
+               "        -v SRC:DST[:ro] (repeatable) --network pod|none|host|netns:PATH\n"
                "  start APP                       start an app\n"
                "  stop [-t SECONDS] APP           SIGTERM (or the app's stop signal), SIGKILL after\n"
                "                                  SECONDS (default: the app's, 10); -t 0 kills at once\n"
                "  rm [-f] APP                     remove an app; -f stops a running one first\n"
                "  ls [--ns NS] [--state S] [-l K=V]...   list apps\n"
                "  status APP                      show one app\n"
+               "  inspect APP                     show one app and its spec; --json: the spec as injected\n"
                "  info                            show the pod and its agent\n"
                "  exec [-i] [-t] [--sync] [--timeout S] [-e K=V]... APP -- CMD [ARG...]\n"
                "                                  run a command in a running app; exits with its exit\n"
@@ -548,6 +719,7 @@ static const struct {
         { "pipe", verb_pipe },     { "events", verb_events }, { "ps", verb_ps },
         { "pause", verb_simple },  { "resume", verb_simple }, { "stats", verb_stats },
         { "top", verb_stats },     { "logs", verb_logs },
+        { "inspect", verb_inspect },
 };
 
 int main(int argc, char **argv) {

@@ -1,8 +1,11 @@
 #include "spec.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 
 #include "errmsg.h"
 #include "util.h"
@@ -87,6 +90,65 @@ static int check_path(const char *field, const char *p, char **ret_error) {
         return 0;
 }
 
+bool pm_mount_path_safe(const char *p) {
+        return p[0] == '/' && !has_control_chars(p) && !strpbrk(p, ": \t\"'\\");
+}
+
+/* Indexed by capability number (linux/capability.h), up to the newest
+ * systemd 252 knows. */
+static const char *const capability_names[] = {
+        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+        "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+        "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+        "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+        "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+        "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+};
+
+int pm_capability_from_name(const char *name) {
+        if (strncasecmp(name, "CAP_", 4) == 0)
+                name += 4;
+        for (size_t i = 0; i < ELEMENTSOF(capability_names); i++)
+                if (strcasecmp(name, capability_names[i]) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *pm_capability_name(int cap) {
+        return cap >= 0 && (size_t) cap < ELEMENTSOF(capability_names) ? capability_names[cap] : NULL;
+}
+
+static const struct {
+        int resource;
+        const char *name;      /* after "RLIMIT_" */
+        const char *directive; /* systemd's setting */
+} rlimits[] = {
+        { RLIMIT_CPU, "CPU", "LimitCPU" },           { RLIMIT_FSIZE, "FSIZE", "LimitFSIZE" },
+        { RLIMIT_DATA, "DATA", "LimitDATA" },        { RLIMIT_STACK, "STACK", "LimitSTACK" },
+        { RLIMIT_CORE, "CORE", "LimitCORE" },        { RLIMIT_RSS, "RSS", "LimitRSS" },
+        { RLIMIT_NPROC, "NPROC", "LimitNPROC" },     { RLIMIT_NOFILE, "NOFILE", "LimitNOFILE" },
+        { RLIMIT_MEMLOCK, "MEMLOCK", "LimitMEMLOCK" }, { RLIMIT_AS, "AS", "LimitAS" },
+        { RLIMIT_LOCKS, "LOCKS", "LimitLOCKS" },     { RLIMIT_SIGPENDING, "SIGPENDING", "LimitSIGPENDING" },
+        { RLIMIT_MSGQUEUE, "MSGQUEUE", "LimitMSGQUEUE" }, { RLIMIT_NICE, "NICE", "LimitNICE" },
+        { RLIMIT_RTPRIO, "RTPRIO", "LimitRTPRIO" },  { RLIMIT_RTTIME, "RTTIME", "LimitRTTIME" },
+};
+
+int pm_rlimit_from_name(const char *name) {
+        if (strncasecmp(name, "RLIMIT_", 7) == 0)
+                name += 7;
+        for (size_t i = 0; i < ELEMENTSOF(rlimits); i++)
+                if (strcasecmp(name, rlimits[i].name) == 0)
+                        return rlimits[i].resource;
+        return -EINVAL;
+}
+
+const char *pm_rlimit_directive(int resource) {
+        for (size_t i = 0; i < ELEMENTSOF(rlimits); i++)
+                if (rlimits[i].resource == resource)
+                        return rlimits[i].directive;
+        return NULL;
+}
+
 int pm_argv_validate(char *const *argv, size_t n_argv, char **ret_error) {
         if (n_argv == 0)
                 return pm_errorf(ret_error, -EINVAL, "argv: must name a command");
@@ -165,6 +227,138 @@ static int check_map(const char *field, LabelsEntry *const *entries, size_t n_en
         return 0;
 }
 
+static int check_resources(const Podmutator__V1__Resources *res, char **ret_error) {
+        if (!res)
+                return 0;
+        if (res->memory_max != 0 && (res->memory_max < PM_MEMORY_MIN || res->memory_max > PM_MEMORY_MAX))
+                return pm_errorf(ret_error, -EINVAL, "resources.memory_max: %" PRIu64 " bytes is out of range (0 for no limit, or 1 MiB to 1 PiB)",
+                                 res->memory_max);
+        if (res->cpu_millis > PM_CPU_MILLIS_MAX)
+                return pm_errorf(ret_error, -EINVAL, "resources.cpu_millis: at most %u (%u CPUs)", PM_CPU_MILLIS_MAX,
+                                 PM_CPU_MILLIS_MAX / 1000);
+        if (res->tasks_max > PM_TASKS_MAX)
+                return pm_errorf(ret_error, -EINVAL, "resources.tasks_max: at most %u", PM_TASKS_MAX);
+        return 0;
+}
+
+static bool has_dot_component(const char *p) {
+        for (const char *c = p; (c = strchr(c, '/')); c++) {
+                size_t len = strcspn(c + 1, "/");
+                if ((len == 1 && c[1] == '.') || (len == 2 && c[1] == '.' && c[2] == '.'))
+                        return true;
+        }
+        return false;
+}
+
+/* A path of a mount or a namespace: a valid path that BindPaths= and its
+ * kin can also carry ("field" names it in the message). */
+static int check_mount_path(const char *field, const char *p, char **ret_error) {
+        if (isempty(p))
+                return pm_errorf(ret_error, -EINVAL, "%s: missing", field);
+        if (p[0] != '/' || has_dot_component(p))
+                return pm_errorf(ret_error, -EINVAL, "%s: must be an absolute path without \"..\" or \".\" components, got \"%.64s\"",
+                                 field, p);
+        int r = check_path(field, p, ret_error);
+        if (r < 0)
+                return r;
+        if (!pm_mount_path_safe(p))
+                return pm_errorf(ret_error, -EINVAL, "%s: ':', whitespace and quotes are not allowed in mount paths, got \"%.64s\"",
+                                 field, p);
+        return 0;
+}
+
+static int check_mounts(Podmutator__V1__Mount *const *mounts, size_t n, char **ret_error) {
+        if (n > PM_MOUNTS_MAX)
+                return pm_errorf(ret_error, -EINVAL, "mounts: more than %d", PM_MOUNTS_MAX);
+        for (size_t i = 0; i < n; i++) {
+                char field[48];
+                snprintf(field, sizeof(field), "mounts[%zu].source", i);
+                int r = check_mount_path(field, mounts[i]->source, ret_error);
+                if (r < 0)
+                        return r;
+                snprintf(field, sizeof(field), "mounts[%zu].target", i);
+                r = check_mount_path(field, mounts[i]->target, ret_error);
+                if (r < 0)
+                        return r;
+                if (strspn(mounts[i]->target, "/") == strlen(mounts[i]->target))
+                        return pm_errorf(ret_error, -EINVAL, "%s: cannot be the app's root \"/\"", field);
+                for (size_t j = 0; j < i; j++)
+                        if (streq(mounts[j]->target, mounts[i]->target))
+                                return pm_errorf(ret_error, -EINVAL, "%s: \"%.64s\" is also the target of mounts[%zu]",
+                                                 field, mounts[i]->target, j);
+        }
+        return 0;
+}
+
+static int check_network(const Podmutator__V1__Network *net, char **ret_error) {
+        if (!net)
+                return 0;
+        if (net->mode > PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NETNS)
+                return pm_errorf(ret_error, -EINVAL, "network.mode: unknown mode %d", (int) net->mode);
+        bool netns = net->mode == PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NETNS;
+        if (!netns && !isempty(net->netns_path))
+                return pm_errorf(ret_error, -EINVAL, "network.netns_path: only with mode \"netns\"");
+        if (netns)
+                return check_mount_path("network.netns_path", net->netns_path, ret_error);
+        return 0;
+}
+
+static int check_capabilities(char *const *caps, size_t n, char **ret_error) {
+        if (n > PM_CAPABILITIES_MAX)
+                return pm_errorf(ret_error, -EINVAL, "capabilities: more than %d", PM_CAPABILITIES_MAX);
+        for (size_t i = 0; i < n; i++)
+                if (pm_capability_from_name(caps[i]) < 0)
+                        return pm_errorf(ret_error, -EINVAL, "capabilities[%zu]: unknown capability \"%.64s\" (e.g. CAP_NET_ADMIN)",
+                                         i, caps[i]);
+        return 0;
+}
+
+static int check_rlimits(Podmutator__V1__Rlimit *const *limits, size_t n, char **ret_error) {
+        if (n > PM_RLIMITS_MAX)
+                return pm_errorf(ret_error, -EINVAL, "rlimits: more than %d", PM_RLIMITS_MAX);
+        for (size_t i = 0; i < n; i++) {
+                int res = pm_rlimit_from_name(limits[i]->type);
+                if (res < 0)
+                        return pm_errorf(ret_error, -EINVAL, "rlimits[%zu].type: unknown limit \"%.64s\" (e.g. RLIMIT_NOFILE or nofile)",
+                                         i, limits[i]->type);
+                if (limits[i]->soft > limits[i]->hard)
+                        return pm_errorf(ret_error, -EINVAL, "rlimits[%zu]: soft limit %" PRIu64 " is above the hard limit %" PRIu64,
+                                         i, limits[i]->soft, limits[i]->hard);
+                for (size_t j = 0; j < i; j++)
+                        if (pm_rlimit_from_name(limits[j]->type) == res)
+                                return pm_errorf(ret_error, -EINVAL, "rlimits[%zu].type: %s is also set by rlimits[%zu]", i,
+                                                 limits[i]->type, j);
+        }
+        return 0;
+}
+
+/* What the unit file of an app can hold beyond what it runs. */
+static int check_isolation(const PmAppSpec *spec, char **ret_error) {
+        if (spec->profile > PODMUTATOR__V1__PROFILE__PROFILE_PRIVILEGED)
+                return pm_errorf(ret_error, -EINVAL, "profile: unknown profile %d (unprivileged or privileged)",
+                                 (int) spec->profile);
+        int r = check_resources(spec->resources, ret_error);
+        if (r < 0)
+                return r;
+        r = check_mounts(spec->mounts, spec->n_mounts, ret_error);
+        if (r < 0)
+                return r;
+        r = check_network(spec->network, ret_error);
+        if (r < 0)
+                return r;
+        r = check_capabilities(spec->capabilities, spec->n_capabilities, ret_error);
+        if (r < 0)
+                return r;
+        r = check_rlimits(spec->rlimits, spec->n_rlimits, ret_error);
+        if (r < 0)
+                return r;
+        /* systemd 252 gives a service a UTS namespace of its own only with
+         * the pod's name in it (ProtectHostname=), never a name of its own. */
+        if (!isempty(spec->hostname))
+                return pm_errorf(ret_error, -EINVAL, "hostname: an app's own hostname is not supported (the pod's systemd 252 cannot set one); leave it empty to use the pod's");
+        return 0;
+}
+
 static int check_logging(const Podmutator__V1__Logging *lg, char **ret_error) {
         if (!lg)
                 return 0;
@@ -215,6 +409,9 @@ int pm_spec_validate(const PmAppSpec *spec, char **ret_error) {
                 return pm_errorf(ret_error, -EINVAL, "stop_signal: unknown signal \"%.32s\"", spec->stop_signal);
         if (spec->stop_timeout_seconds > PM_STOP_TIMEOUT_MAX)
                 return pm_errorf(ret_error, -EINVAL, "stop_timeout_seconds: at most %u", PM_STOP_TIMEOUT_MAX);
+        r = check_isolation(spec, ret_error);
+        if (r < 0)
+                return r;
         return check_logging(spec->logging, ret_error);
 }
 

@@ -26,6 +26,19 @@ typedef Podmutator__V1__AppSpec PmAppSpec;
 #define PM_LOG_SIZE_MAX (1ull << 40)        /* and the largest */
 #define PM_LOG_FILES_MAX 100u               /* logging.max_files */
 #define PM_STOP_TIMEOUT_DEFAULT 10u
+#define PM_MEMORY_MIN (1024u * 1024u)       /* bytes; a smaller MemoryMax= only kills */
+#define PM_MEMORY_MAX (UINT64_C(1) << 50)   /* bytes (1 PiB) */
+#define PM_CPU_MILLIS_MAX 1000000u          /* 1000 CPUs */
+#define PM_TASKS_MAX 4194304u               /* the kernel's pid_max limit */
+#define PM_MOUNTS_MAX 64
+#define PM_CAPABILITIES_MAX 64
+#define PM_RLIMITS_MAX 16
+
+/* The bounding set of the unprivileged profile, as CapabilityBoundingSet=
+ * takes it: what a container runtime grants by default, less CAP_MKNOD. */
+#define PM_UNPRIVILEGED_CAPS                                                                                   \
+        "CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_FSETID CAP_KILL CAP_SETGID CAP_SETUID CAP_SETPCAP "         \
+        "CAP_NET_BIND_SERVICE CAP_NET_RAW CAP_SYS_CHROOT CAP_AUDIT_WRITE CAP_SETFCAP"
 
 /* Checks every field. On failure returns -EINVAL and a message naming the
  * field and what is wrong with it. */
@@ -42,6 +55,21 @@ const char *pm_spec_namespace(const PmAppSpec *spec);
 int pm_signal_from_name(const char *name);
 /* "TERM" for 15; NULL if unknown. */
 const char *pm_signal_name(int sig);
+
+/* A path that a unit file setting split on ':' and whitespace (BindPaths=)
+ * can carry verbatim: absolute, no ':', whitespace, quotes, backslash or
+ * control characters. Resolved paths are checked with it again. */
+bool pm_mount_path_safe(const char *p);
+
+/* The index of a capability name ("CAP_CHOWN", any case, with or without
+ * "CAP_"), or -EINVAL. pm_capability_name(i) is "CAP_CHOWN"-style. */
+int pm_capability_from_name(const char *name);
+const char *pm_capability_name(int cap);
+
+/* The RLIMIT_* number of "RLIMIT_NOFILE" or "nofile" (any case), or
+ * -EINVAL; pm_rlimit_directive(n) is its unit setting ("LimitNOFILE"). */
+int pm_rlimit_from_name(const char *name);
+const char *pm_rlimit_directive(int resource);
 
 /* A user or group as systemd takes it: a name or a numeric id. */
 bool pm_user_name_valid(const char *s);

@@ -534,11 +534,14 @@ static const char *const capability_names[] = {
 };
 /* clang-format on */
 
-/* The bounding set of the unprivileged profile (docs/bundles.md). */
-static const char *const unprivileged_capabilities[] = {
-        "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FOWNER",           "CAP_FSETID",  "CAP_KILL",       "CAP_SETGID",
-        "CAP_SETUID", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SYS_CHROOT", NULL,
-};
+/* Whether s is in the bounding set of the unprivileged profile (spec.h). */
+static bool unprivileged_capability(const char *s) {
+        size_t n = strlen(s);
+        for (const char *w = PM_UNPRIVILEGED_CAPS; *w; w += strcspn(w, " "), w += *w == ' ')
+                if (strncmp(w, s, n) == 0 && (w[n] == ' ' || w[n] == '\0'))
+                        return true;
+        return false;
+}
 
 static bool name_in(const char *const *names, const char *s) {
         for (; *names; names++)
@@ -598,7 +601,7 @@ static int parse_capabilities(Bundle *b, json_object *process, char **ret_error)
                 r = strv_push(&spec->capabilities, &spec->n_capabilities, s);
                 if (r < 0)
                         return r;
-                if (!name_in(unprivileged_capabilities, s))
+                if (!unprivileged_capability(s))
                         spec->profile = PODMUTATOR__V1__PROFILE__PROFILE_PRIVILEGED;
         }
 

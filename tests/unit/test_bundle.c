@@ -221,8 +221,8 @@ static void test_crun_default_config_becomes_the_exact_spec(void **state) {
         assert_string_equal(spec->user, "1000");
         assert_string_equal(spec->group, "1001");
 
-        /* CAP_AUDIT_WRITE is beyond the unprivileged profile's set */
-        assert_int_equal(spec->profile, PODMUTATOR__V1__PROFILE__PROFILE_PRIVILEGED);
+        /* every one of them is in the unprivileged profile's set */
+        assert_int_equal(spec->profile, PODMUTATOR__V1__PROFILE__PROFILE_UNPRIVILEGED);
         assert_int_equal(spec->n_capabilities, 3);
         assert_string_equal(spec->capabilities[0], "CAP_AUDIT_WRITE");
         assert_string_equal(spec->capabilities[1], "CAP_KILL");
@@ -265,15 +265,23 @@ static void test_crun_default_config_becomes_the_exact_spec(void **state) {
         free(root);
 }
 
+/* The default config names a hostname, which an app cannot have (spec.c
+ * says why): validation refuses it by name; without it the spec passes. */
 static void test_named_spec_from_default_config_passes_validation(void **state) {
         PmAppSpec *spec = parse_ok(crun_config);
         char *error = NULL;
-        char *unnamed = spec->name;
+        char *unnamed = spec->name, *hostname = spec->hostname;
 
         spec->name = (char *) "web";
+        assert_int_equal(pm_spec_validate(spec, &error), -EINVAL);
+        assert_non_null(strstr(error, "hostname"));
+        free(error);
+        error = NULL;
+        spec->hostname = (char *) "";
         assert_int_equal(pm_spec_validate(spec, &error), 0);
         assert_null(error);
         spec->name = unnamed;
+        spec->hostname = hostname;
         spec_free(spec);
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <sys/resource.h>
 
 #include "spec.h"
 #include "util.h"
@@ -565,6 +566,229 @@ static void test_rejects_stop_timeout_over_max(void **state) {
         assert_invalid(&t.spec, "stop_timeout_seconds", "stop timeout UINT32_MAX");
 }
 
+/* Isolation fields, with storage a test can point a spec at. */
+typedef struct IsoSpec {
+        TestSpec t;
+        Podmutator__V1__Resources res;
+        Podmutator__V1__Mount mounts[3];
+        Podmutator__V1__Mount *mount_ptrs[3];
+        Podmutator__V1__Network net;
+        char *caps[2];
+        Podmutator__V1__Rlimit rl[2];
+        Podmutator__V1__Rlimit *rl_ptrs[2];
+} IsoSpec;
+
+static void iso_spec_init(IsoSpec *s) {
+        test_spec_init(&s->t);
+        s->res = (Podmutator__V1__Resources) PODMUTATOR__V1__RESOURCES__INIT;
+        s->res.memory_max = 64u << 20;
+        s->res.cpu_millis = 1500;
+        s->res.tasks_max = 32;
+        s->t.spec.resources = &s->res;
+        const char *paths[][2] = { { "/srv/data", "/data" }, { "/srv/100%", "/mnt/x-y_z.d" }, { "/a", "/b/c" } };
+        for (size_t i = 0; i < 3; i++) {
+                s->mounts[i] = (Podmutator__V1__Mount) PODMUTATOR__V1__MOUNT__INIT;
+                s->mounts[i].source = (char *) paths[i][0];
+                s->mounts[i].target = (char *) paths[i][1];
+                s->mounts[i].read_only = i == 0;
+                s->mount_ptrs[i] = &s->mounts[i];
+        }
+        s->t.spec.mounts = s->mount_ptrs;
+        s->t.spec.n_mounts = 3;
+        s->net = (Podmutator__V1__Network) PODMUTATOR__V1__NETWORK__INIT;
+        s->net.mode = PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NETNS;
+        s->net.netns_path = (char *) "/run/netns/blue";
+        s->t.spec.network = &s->net;
+        s->caps[0] = (char *) "CAP_NET_ADMIN";
+        s->caps[1] = (char *) "chown";
+        s->t.spec.capabilities = s->caps;
+        s->t.spec.n_capabilities = 2;
+        const char *types[] = { "RLIMIT_NOFILE", "nproc" };
+        for (size_t i = 0; i < 2; i++) {
+                s->rl[i] = (Podmutator__V1__Rlimit) PODMUTATOR__V1__RLIMIT__INIT;
+                s->rl[i].type = (char *) types[i];
+                s->rl[i].soft = 100;
+                s->rl[i].hard = UINT64_MAX;
+                s->rl_ptrs[i] = &s->rl[i];
+        }
+        s->t.spec.rlimits = s->rl_ptrs;
+        s->t.spec.n_rlimits = 2;
+        s->t.spec.profile = PODMUTATOR__V1__PROFILE__PROFILE_PRIVILEGED;
+        s->t.spec.no_new_privileges = true;
+        s->t.spec.read_only_rootfs = true;
+}
+
+static void test_accepts_every_isolation_field(void **state) {
+        IsoSpec s;
+
+        iso_spec_init(&s);
+        assert_valid(&s.t.spec);
+        s.net.mode = PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NONE;
+        s.net.netns_path = (char *) "";
+        assert_valid(&s.t.spec);
+        s.res.memory_max = PM_MEMORY_MIN;
+        s.res.cpu_millis = 1;
+        assert_valid(&s.t.spec);
+}
+
+static void test_rejects_unknown_profile(void **state) {
+        IsoSpec s;
+
+        iso_spec_init(&s);
+        s.t.spec.profile = 7;
+        assert_invalid(&s.t.spec, "profile: unknown profile 7", "profile 7");
+}
+
+static void test_rejects_resources_out_of_range(void **state) {
+        const struct {
+                uint64_t memory;
+                uint32_t cpu, tasks;
+                const char *want;
+        } cases[] = {
+                { 1, 0, 0, "resources.memory_max" },
+                { PM_MEMORY_MIN - 1, 0, 0, "resources.memory_max" },
+                { PM_MEMORY_MAX + 1, 0, 0, "resources.memory_max" },
+                { UINT64_MAX, 0, 0, "resources.memory_max" },
+                { 0, PM_CPU_MILLIS_MAX + 1, 0, "resources.cpu_millis" },
+                { 0, 0, PM_TASKS_MAX + 1, "resources.tasks_max" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                IsoSpec s;
+                iso_spec_init(&s);
+                s.res.memory_max = cases[i].memory;
+                s.res.cpu_millis = cases[i].cpu;
+                s.res.tasks_max = cases[i].tasks;
+                assert_invalid(&s.t.spec, cases[i].want, cases[i].want);
+        }
+}
+
+static void test_rejects_bad_mount_paths_naming_the_mount(void **state) {
+        const struct {
+                const char *source, *target, *want;
+        } cases[] = {
+                { "srv/data", "/y", "mounts[1].source: must be an absolute path" },
+                { "", "/y", "mounts[1].source: missing" },
+                { "/srv", "", "mounts[1].target: missing" },
+                { "/srv", "y", "mounts[1].target: must be an absolute path" },
+                { "/srv", "/a/../../y", "mounts[1].target: must be an absolute path without \"..\"" },
+                { "/srv/..", "/y", "mounts[1].source: must be an absolute path without \"..\"" },
+                { "/srv", "/a/./y", "mounts[1].target: must be an absolute path without \"..\" or \".\"" },
+                { "/srv:/etc", "/y", "mounts[1].source: ':'" },
+                { "/srv", "/y:ro", "mounts[1].target: ':'" },
+                { "/srv", "/y z", "mounts[1].target: ':', whitespace" },
+                { "/srv", "/y\tz", "mounts[1].target" },
+                { "/srv", "/y\"z", "mounts[1].target" },
+                { "/srv", "/y'z", "mounts[1].target" },
+                { "/srv", "/y\nBindPaths=/:/x", "mounts[1].target" },
+                { "/srv\\", "/y", "mounts[1].source" },
+                { "/srv", "/", "mounts[1].target: cannot be the app's root" },
+                { "/srv", "//", "mounts[1].target: cannot be the app's root" },
+                { "/srv", "/data", "mounts[1].target: \"/data\" is also the target of mounts[0]" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                IsoSpec s;
+                iso_spec_init(&s);
+                s.mounts[1].source = (char *) cases[i].source;
+                s.mounts[1].target = (char *) cases[i].target;
+                assert_invalid(&s.t.spec, cases[i].want, cases[i].want);
+        }
+}
+
+static void test_rejects_too_many_mounts(void **state) {
+        IsoSpec s;
+        Podmutator__V1__Mount *many[PM_MOUNTS_MAX + 1];
+
+        iso_spec_init(&s);
+        for (size_t i = 0; i < ELEMENTSOF(many); i++)
+                many[i] = &s.mounts[0];
+        s.t.spec.mounts = many;
+        s.t.spec.n_mounts = ELEMENTSOF(many);
+        assert_invalid(&s.t.spec, "mounts: more than", "too many mounts");
+}
+
+static void test_rejects_bad_network(void **state) {
+        const struct {
+                int mode;
+                const char *path, *want;
+        } cases[] = {
+                { 9, "", "network.mode: unknown mode 9" },
+                { PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NETNS, "", "network.netns_path: missing" },
+                { PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NETNS, "netns/blue", "network.netns_path: must be an absolute" },
+                { PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NETNS, "/run/netns/a b", "network.netns_path: ':', whitespace" },
+                { PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NETNS, "/run/../x", "network.netns_path: must be an absolute" },
+                { PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_POD, "/run/netns/blue", "network.netns_path: only with mode" },
+                { PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NONE, "/run/netns/blue", "network.netns_path: only with mode" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                IsoSpec s;
+                iso_spec_init(&s);
+                s.net.mode = cases[i].mode;
+                s.net.netns_path = (char *) cases[i].path;
+                assert_invalid(&s.t.spec, cases[i].want, cases[i].want);
+        }
+}
+
+static void test_rejects_unknown_capabilities(void **state) {
+        const char *bad[] = { "CAP_WIZARD", "", "CAP_", "cap_chown ", "CAP_CHOWN\n", "41" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                IsoSpec s;
+                iso_spec_init(&s);
+                s.caps[1] = (char *) bad[i];
+                assert_invalid(&s.t.spec, "capabilities[1]: unknown capability", bad[i]);
+        }
+}
+
+static void test_capability_names_map_both_ways(void **state) {
+        assert_int_equal(pm_capability_from_name("CAP_CHOWN"), 0);
+        assert_int_equal(pm_capability_from_name("chown"), 0);
+        assert_int_equal(pm_capability_from_name("Cap_Sys_Admin"), 21);
+        assert_int_equal(pm_capability_from_name("CAP_CHECKPOINT_RESTORE"), 40);
+        assert_int_equal(pm_capability_from_name("CAP_WIZARD"), -EINVAL);
+        assert_string_equal(pm_capability_name(27), "MKNOD");
+        assert_null(pm_capability_name(41));
+        assert_null(pm_capability_name(-1));
+}
+
+static void test_rejects_bad_rlimits(void **state) {
+        const struct {
+                const char *type;
+                uint64_t soft, hard;
+                const char *want;
+        } cases[] = {
+                { "RLIMIT_BOGUS", 1, 1, "rlimits[1].type: unknown limit \"RLIMIT_BOGUS\"" },
+                { "", 1, 1, "rlimits[1].type: unknown limit" },
+                { "LimitNOFILE", 1, 1, "rlimits[1].type: unknown limit" },
+                { "nproc", 10, 9, "rlimits[1]: soft limit 10 is above the hard limit 9" },
+                { "nofile", 1, 1, "rlimits[1].type: nofile is also set by rlimits[0]" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                IsoSpec s;
+                iso_spec_init(&s);
+                s.rl[1].type = (char *) cases[i].type;
+                s.rl[1].soft = cases[i].soft;
+                s.rl[1].hard = cases[i].hard;
+                assert_invalid(&s.t.spec, cases[i].want, cases[i].want);
+        }
+}
+
+static void test_rlimit_names_map_to_directives(void **state) {
+        assert_int_equal(pm_rlimit_from_name("RLIMIT_NOFILE"), RLIMIT_NOFILE);
+        assert_int_equal(pm_rlimit_from_name("nofile"), RLIMIT_NOFILE);
+        assert_int_equal(pm_rlimit_from_name("rlimit_rttime"), RLIMIT_RTTIME);
+        assert_int_equal(pm_rlimit_from_name("NOPE"), -EINVAL);
+        assert_string_equal(pm_rlimit_directive(RLIMIT_NOFILE), "LimitNOFILE");
+        assert_string_equal(pm_rlimit_directive(RLIMIT_AS), "LimitAS");
+        assert_null(pm_rlimit_directive(99));
+}
+
+static void test_rejects_a_hostname_saying_why(void **state) {
+        IsoSpec s;
+
+        iso_spec_init(&s);
+        s.t.spec.hostname = (char *) "web";
+        assert_invalid(&s.t.spec, "hostname: an app's own hostname is not supported", "hostname");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_accepts_minimal_spec),
@@ -599,6 +823,17 @@ int main(void) {
                 cmocka_unit_test(test_stop_signal_rejects_unknown_signals),
                 cmocka_unit_test(test_signal_helpers_map_names_and_numbers),
                 cmocka_unit_test(test_rejects_stop_timeout_over_max),
+                cmocka_unit_test(test_accepts_every_isolation_field),
+                cmocka_unit_test(test_rejects_unknown_profile),
+                cmocka_unit_test(test_rejects_resources_out_of_range),
+                cmocka_unit_test(test_rejects_bad_mount_paths_naming_the_mount),
+                cmocka_unit_test(test_rejects_too_many_mounts),
+                cmocka_unit_test(test_rejects_bad_network),
+                cmocka_unit_test(test_rejects_unknown_capabilities),
+                cmocka_unit_test(test_capability_names_map_both_ways),
+                cmocka_unit_test(test_rejects_bad_rlimits),
+                cmocka_unit_test(test_rlimit_names_map_to_directives),
+                cmocka_unit_test(test_rejects_a_hostname_saying_why),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -725,6 +725,228 @@ static void test_unit_id_from_path_rejects_other_paths(void **state) {
         assert_string_equal(id, "unchanged");
 }
 
+static void assert_has(const char *text, const char *want) {
+        if (!strstr(text, want))
+                fail_msg("unit lacks \"%s\":\n%s", want, text);
+}
+
+static void assert_lacks(const char *text, const char *unwanted) {
+        if (strstr(text, unwanted))
+                fail_msg("unit has \"%s\":\n%s", unwanted, text);
+}
+
+static void test_render_unprivileged_profile_by_default(void **state) {
+        char *argv[] = { (char *) "/bin/app" };
+        TestSpec t;
+        _cleanup_free_ char *text = NULL;
+
+        test_spec_init(&t, argv, 1, NULL, 0);
+        text = render_ok(&t.spec);
+        assert_has(text, "\nCapabilityBoundingSet=" PM_UNPRIVILEGED_CAPS "\n");
+        assert_has(text, "\nNoNewPrivileges=yes\n");
+        assert_has(text, "\nPrivateDevices=yes\n");
+        assert_has(text, "\nProtectKernelTunables=yes\n");
+        assert_has(text, "\nProtectControlGroups=yes\n");
+        /* The line: mknod must fail in an unprivileged app. */
+        assert_lacks(text, "MKNOD");
+        assert_lacks(text, "SYS_ADMIN");
+        assert_lacks(text, "AmbientCapabilities=");
+}
+
+static void test_render_privileged_profile_restricts_nothing(void **state) {
+        char *argv[] = { (char *) "/bin/app" };
+        TestSpec t;
+        _cleanup_free_ char *text = NULL;
+
+        test_spec_init(&t, argv, 1, NULL, 0);
+        t.spec.profile = PODMUTATOR__V1__PROFILE__PROFILE_PRIVILEGED;
+        text = render_ok(&t.spec);
+        assert_lacks(text, "CapabilityBoundingSet=");
+        assert_lacks(text, "NoNewPrivileges=");
+        assert_lacks(text, "PrivateDevices=");
+        assert_lacks(text, "Protect");
+        t.spec.no_new_privileges = true;
+        free(text);
+        text = render_ok(&t.spec);
+        assert_has(text, "\nNoNewPrivileges=yes\n");
+}
+
+static void test_render_capabilities_replace_the_profiles_set(void **state) {
+        char *argv[] = { (char *) "/bin/app" };
+        char *caps[] = { (char *) "net_admin", (char *) "CAP_CHOWN" };
+        TestSpec t;
+        _cleanup_free_ char *text = NULL;
+
+        test_spec_init(&t, argv, 1, NULL, 0);
+        t.spec.capabilities = caps;
+        t.spec.n_capabilities = 2;
+        text = render_ok(&t.spec);
+        assert_has(text, "\nCapabilityBoundingSet=CAP_NET_ADMIN CAP_CHOWN\n");
+        assert_lacks(text, PM_UNPRIVILEGED_CAPS);
+        /* Root holds its bounding set; another user needs it ambient. */
+        assert_lacks(text, "AmbientCapabilities=");
+        t.spec.user = (char *) "svc";
+        free(text);
+        text = render_ok(&t.spec);
+        assert_has(text, "\nAmbientCapabilities=CAP_NET_ADMIN CAP_CHOWN\n");
+}
+
+static void test_render_maps_resources(void **state) {
+        const struct {
+                uint64_t memory;
+                uint32_t cpu, tasks;
+                const char *want[3];
+        } cases[] = {
+                { 64u << 20, 1500, 32, { "\nMemoryMax=67108864\n", "\nCPUQuota=150.0%\n", "\nTasksMax=32\n" } },
+                { 0, 1, 0, { "\nCPUQuota=0.1%\n" } },
+                { 0, 250, 0, { "\nCPUQuota=25.0%\n" } },
+                { 0, 1000000, 0, { "\nCPUQuota=100000.0%\n" } },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *argv[] = { (char *) "/bin/app" };
+                Podmutator__V1__Resources res = PODMUTATOR__V1__RESOURCES__INIT;
+                TestSpec t;
+                _cleanup_free_ char *text = NULL;
+
+                test_spec_init(&t, argv, 1, NULL, 0);
+                res.memory_max = cases[i].memory;
+                res.cpu_millis = cases[i].cpu;
+                res.tasks_max = cases[i].tasks;
+                t.spec.resources = &res;
+                text = render_ok(&t.spec);
+                for (size_t j = 0; j < 3 && cases[i].want[j]; j++)
+                        assert_has(text, cases[i].want[j]);
+                /* A zero is no limit: no setting at all. */
+                if (cases[i].memory == 0)
+                        assert_lacks(text, "MemoryMax=");
+                if (cases[i].tasks == 0)
+                        assert_lacks(text, "TasksMax=");
+        }
+}
+
+static void test_render_mounts_use_resolved_paths(void **state) {
+        char *argv[] = { (char *) "/bin/app" };
+        Podmutator__V1__Mount m[2] = { PODMUTATOR__V1__MOUNT__INIT, PODMUTATOR__V1__MOUNT__INIT };
+        Podmutator__V1__Mount *ptrs[] = { &m[0], &m[1] };
+        char *sources[] = { (char *) "/srv/real-data", (char *) "/srv/100%" };
+        char *targets[] = { (char *) "/etc", (char *) "/mnt/%h" };
+        PmUnitPaths paths = test_paths;
+        TestSpec t;
+        _cleanup_free_ char *text = NULL;
+
+        test_spec_init(&t, argv, 1, NULL, 0);
+        m[0].source = (char *) "/srv/data";
+        m[0].target = (char *) "/link-to-outside";
+        m[0].read_only = true;
+        m[1].source = (char *) "/srv/100%";
+        m[1].target = (char *) "/mnt/%h";
+        t.spec.mounts = ptrs;
+        t.spec.n_mounts = 2;
+        text = render_ok(&t.spec);
+        assert_has(text, "\nBindReadOnlyPaths=/srv/data:/link-to-outside\n");
+        assert_has(text, "\nBindPaths=/srv/100%%:/mnt/%%h\n");
+        free(text);
+        text = NULL;
+        paths.mount_sources = sources;
+        paths.mount_targets = targets;
+        assert_int_equal(pm_unit_render(&t.spec, TEST_ID, &paths, &text), 0);
+        assert_has(text, "\nBindReadOnlyPaths=/srv/real-data:/etc\n");
+        assert_lacks(text, "link-to-outside");
+}
+
+static void test_render_maps_network_modes(void **state) {
+        const struct {
+                int mode;
+                const char *path, *want;
+        } cases[] = {
+                { PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_POD, "", NULL },
+                { PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_HOST, "", NULL },
+                { PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NONE, "", "\nPrivateNetwork=yes\n" },
+                { PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NETNS, "/run/netns/b%lue",
+                  "\nNetworkNamespacePath=/run/netns/b%%lue\n" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *argv[] = { (char *) "/bin/app" };
+                Podmutator__V1__Network net = PODMUTATOR__V1__NETWORK__INIT;
+                TestSpec t;
+                _cleanup_free_ char *text = NULL;
+
+                test_spec_init(&t, argv, 1, NULL, 0);
+                net.mode = cases[i].mode;
+                net.netns_path = (char *) cases[i].path;
+                t.spec.network = &net;
+                text = render_ok(&t.spec);
+                if (cases[i].want)
+                        assert_has(text, cases[i].want);
+                else {
+                        assert_lacks(text, "PrivateNetwork=");
+                        assert_lacks(text, "NetworkNamespacePath=");
+                }
+        }
+}
+
+static void test_render_maps_rlimits_and_read_only_root(void **state) {
+        char *argv[] = { (char *) "/bin/app" };
+        Podmutator__V1__Rlimit rl[3] = { PODMUTATOR__V1__RLIMIT__INIT, PODMUTATOR__V1__RLIMIT__INIT,
+                                         PODMUTATOR__V1__RLIMIT__INIT };
+        Podmutator__V1__Rlimit *ptrs[] = { &rl[0], &rl[1], &rl[2] };
+        TestSpec t;
+        _cleanup_free_ char *text = NULL;
+
+        test_spec_init(&t, argv, 1, NULL, 0);
+        rl[0].type = (char *) "RLIMIT_NOFILE", rl[0].soft = 100, rl[0].hard = 200;
+        rl[1].type = (char *) "core", rl[1].soft = 0, rl[1].hard = UINT64_MAX;
+        rl[2].type = (char *) "Rlimit_Cpu", rl[2].soft = UINT64_MAX, rl[2].hard = UINT64_MAX;
+        t.spec.rlimits = ptrs;
+        t.spec.n_rlimits = 3;
+        t.spec.read_only_rootfs = true;
+        text = render_ok(&t.spec);
+        assert_has(text, "\nLimitNOFILE=100:200\n");
+        assert_has(text, "\nLimitCORE=0:infinity\n");
+        assert_has(text, "\nLimitCPU=infinity:infinity\n");
+        assert_has(text, "\nProtectSystem=strict\n");
+}
+
+/* Odd but valid values: each setting stays one line of one key. */
+static void test_render_isolation_values_cannot_add_lines(void **state) {
+        char *argv[] = { (char *) "/bin/app" };
+        Podmutator__V1__Mount m = PODMUTATOR__V1__MOUNT__INIT;
+        Podmutator__V1__Mount *mp[] = { &m };
+        Podmutator__V1__Network net = PODMUTATOR__V1__NETWORK__INIT;
+        TestSpec t;
+        _cleanup_free_ char *text = NULL, *error = NULL;
+
+        test_spec_init(&t, argv, 1, NULL, 0);
+        m.source = (char *) "/[Service]/ExecStart=/bin/sh;#%n$X";
+        m.target = (char *) "/;ExecStartPre=%h";
+        t.spec.mounts = mp;
+        t.spec.n_mounts = 1;
+        net.mode = PODMUTATOR__V1__NETWORK_MODE__NETWORK_MODE_NETNS;
+        net.netns_path = (char *) "/x/[Unit]%i";
+        t.spec.network = &net;
+        assert_int_equal(pm_spec_validate(&t.spec, &error), 0);
+        text = render_ok(&t.spec);
+        assert_has(text, "\nBindPaths=/[Service]/ExecStart=/bin/sh;#%%n$X:/;ExecStartPre=%%h\n");
+        assert_has(text, "\nNetworkNamespacePath=/x/[Unit]%%i\n");
+        size_t lines = 0, sections = 0;
+        for (const char *l = text; *l; l = strchr(l, '\n') + 1) {
+                lines++;
+                if (*l == '[')
+                        sections++;
+                assert_non_null(strchr(l, '\n'));
+        }
+        assert_int_equal(sections, 2);
+        assert_null(strstr(text, "\nExecStartPre"));
+        /* As many lines as with plain paths. */
+        _cleanup_free_ char *plain = NULL;
+        m.source = (char *) "/a", m.target = (char *) "/b", net.netns_path = (char *) "/c";
+        plain = render_ok(&t.spec);
+        size_t plain_lines = 0;
+        for (const char *c = plain; *c; c++)
+                plain_lines += *c == '\n';
+        assert_int_equal(lines, plain_lines);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_quote_escapes_each_special_byte),
@@ -748,6 +970,14 @@ int main(void) {
                 cmocka_unit_test(test_unit_id_from_name_rejects_other_units),
                 cmocka_unit_test(test_unit_id_from_path_reads_systemd_object_path),
                 cmocka_unit_test(test_unit_id_from_path_rejects_other_paths),
+                cmocka_unit_test(test_render_unprivileged_profile_by_default),
+                cmocka_unit_test(test_render_privileged_profile_restricts_nothing),
+                cmocka_unit_test(test_render_capabilities_replace_the_profiles_set),
+                cmocka_unit_test(test_render_maps_resources),
+                cmocka_unit_test(test_render_mounts_use_resolved_paths),
+                cmocka_unit_test(test_render_maps_network_modes),
+                cmocka_unit_test(test_render_maps_rlimits_and_read_only_root),
+                cmocka_unit_test(test_render_isolation_values_cannot_add_lines),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
