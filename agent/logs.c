@@ -15,6 +15,8 @@
 #define CODE(x) PODMUTATOR__V1__CODE__CODE_##x
 #define READERS_MAX 64
 #define ENTRIES_PER_TURN 256 /* then the loop gets a turn */
+/* A follower paused this long behind the app skips what is older. */
+#define FOLLOW_LAG_MAX_USEC (60ull * 1000000ull)
 #define STREAM_STDOUT_BIT 1u
 #define STREAM_STDERR_BIT 2u
 
@@ -191,8 +193,20 @@ static bool entry_partial(sd_journal *j) {
         return v && n == 1 && v[0] == '1';
 }
 
-/* Sends the entry at r->j's position; a live follower that has fallen
- * behind skips it and counts its bytes. */
+/* Sends a marker for what was skipped, if anything was. */
+static void flush_dropped(LogReader *r, int64_t time) {
+        if (r->dropped == 0)
+                return;
+        char marker[96];
+        int n = snprintf(marker, sizeof(marker), "[podmutator: %llu bytes of log dropped]\n",
+                         (unsigned long long) r->dropped);
+        send_entry(r, time, 0, marker, (size_t) n, false);
+        r->dropped_total += r->dropped;
+        r->dropped = 0;
+}
+
+/* Sends the entry at r->j's position; a follower more than
+ * FOLLOW_LAG_MAX_USEC behind the app skips it and counts its bytes. */
 static int send_current(LogReader *r) {
         size_t len = 0, slen = 0;
         const char *msg = field(r->j, "MESSAGE", &len);
@@ -203,18 +217,11 @@ static int send_current(LogReader *r) {
         bool partial = entry_partial(r->j);
         uint32_t fd = stream && slen == 6 && memcmp(stream, "stderr", 6) == 0 ? 2 : 1;
         (void) sd_journal_get_realtime_usec(r->j, &usec);
-        if (r->live && pm_call_backlogged(r->call)) {
+        if (r->live && usec + FOLLOW_LAG_MAX_USEC < (uint64_t) pm_now_realtime_ns() / 1000) {
                 r->dropped += len + !partial;
                 return 0;
         }
-        if (r->dropped > 0) {
-                char marker[96];
-                int n = snprintf(marker, sizeof(marker), "[podmutator: %llu bytes of log dropped]\n",
-                                 (unsigned long long) r->dropped);
-                send_entry(r, (int64_t) usec * 1000, 0, marker, (size_t) n, false);
-                r->dropped_total += r->dropped;
-                r->dropped = 0;
-        }
+        flush_dropped(r, (int64_t) usec * 1000);
         /* The newline the daemon took off a whole line goes back. */
         _cleanup_free_ char *buf = malloc(len + 1);
         if (!buf)
@@ -244,8 +251,10 @@ static void read_on(LogReader *r) {
         if (r->ended || r->waiting_drain)
                 return;
         for (int i = 0; i < ENTRIES_PER_TURN; i++) {
-                if (!r->live && pm_call_backlogged(r->call)) {
-                        r->waiting_drain = true; /* the past is not dropped: wait */
+                /* The journal holds what the client has not taken yet: wait
+                 * for it to catch up rather than queue more here. */
+                if (pm_call_backlogged(r->call)) {
+                        r->waiting_drain = true;
                         return;
                 }
                 int k = sd_journal_next(r->j);
@@ -254,6 +263,7 @@ static void read_on(LogReader *r) {
                         return;
                 }
                 if (k == 0) {
+                        flush_dropped(r, pm_now_realtime_ns());
                         if (!r->follow) {
                                 reader_end(r, CODE(OK), NULL);
                                 return;

@@ -215,7 +215,7 @@ def test_symlinked_and_dotdot_targets_land_inside_the_app_root(pod):
     assert pod.path(f"{root}/landed").is_dir()
     assert not pod.path("/landed").exists()
     assert not pod.path("/etc/marker").exists()
-    unit = pod.path(f"/run/systemd/system/{pod.status('linky')['unit']}").read_text()
+    unit = pod.path(f"/run/systemd/system/{pod.status('linky')['unit']}.d/app.conf").read_text()
     assert "BindReadOnlyPaths=/srv/data:/etc\n" in unit
     assert "BindReadOnlyPaths=/srv/data:/landed\n" in unit
 
@@ -350,7 +350,7 @@ def test_bad_run_flags_are_refused_and_change_nothing(pod):
         r = pod.pmctl("run", "--name", "bad", *flags, "--", "/bin/true", check=False)
         assert (r.returncode, message in r.stderr) == (code, True), (flags, r.stderr)
     assert pod.json("ls") == []
-    assert list(pod.path("/run/systemd/system").glob("pm-app-*")) == []
+    assert pod.app_unit_files() == []
 
 
 BAD_SPECS = [
@@ -371,7 +371,7 @@ def test_bad_specs_are_refused_and_change_nothing(pod):
         r = inject(pod, dict({"name": "bad", "argv": ["/bin/true"]}, **fields), check=False)
         assert (r.returncode, message in r.stderr) == (5, True), (fields, r.stderr)
     assert pod.json("ls") == []
-    assert list(pod.path("/run/systemd/system").glob("pm-app-*")) == []
+    assert pod.app_unit_files() == []
 
 
 def test_run_once_gets_its_network_and_refuses_what_it_cannot_apply(pod):
