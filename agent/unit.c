@@ -129,16 +129,19 @@ static void put_profile(FILE *f, const PmAppSpec *spec) {
                 fprintf(f, "CapabilityBoundingSet=" PM_UNPRIVILEGED_CAPS "\n");
         if (unprivileged || spec->no_new_privileges)
                 fprintf(f, "NoNewPrivileges=yes\n");
-        if (unprivileged)
-                /* PrivateDevices= leaves the pseudo devices only (and drops
-                 * CAP_MKNOD and CAP_SYS_RAWIO whatever the set says); the
-                 * kernel's tunables, modules and the cgroup tree are read-only
-                 * or hidden. */
-                fprintf(f,
-                        "PrivateDevices=yes\n"
-                        "ProtectKernelTunables=yes\n"
-                        "ProtectKernelModules=yes\n"
-                        "ProtectControlGroups=yes\n");
+        if (!unprivileged)
+                return;
+        /* PrivateDevices= leaves the pseudo devices only (and drops
+         * CAP_MKNOD and CAP_SYS_RAWIO whatever the set says); the kernel's
+         * tunables and the cgroup tree are read-only. The app's namespace
+         * gets a /proc of its own, without the read-only /proc/sys of the
+         * pod, so ProtectKernelTunables= is needed even in the pod's root.
+         * ProtectKernelModules= is not: without CAP_SYS_MODULE nothing is
+         * loaded, and it would cost mounts at every start. */
+        fprintf(f,
+                "PrivateDevices=yes\n"
+                "ProtectKernelTunables=yes\n"
+                "ProtectControlGroups=yes\n");
 }
 
 static void put_resources(FILE *f, const Podmutator__V1__Resources *res) {

@@ -85,6 +85,25 @@ def test_unprivileged_profile_has_reduced_capabilities_no_devices_and_no_new_pri
     assert not devices & {"console", "net", "sda", "vda", "kmsg"}, devices
 
 
+MOUNT_FLAGS = ("while read -r a b c d mp opts rest; do case $mp in /proc/sys|/sys|/sys/fs/cgroup)"
+               " echo \"$mp=${opts%%,*}\";; esac; done < /proc/self/mountinfo")
+
+
+@pytest.mark.parametrize("where", ["pod-root", "rootfs"])
+def test_unprivileged_apps_see_kernel_tunables_and_the_cgroup_tree_read_only(pod, where):
+    spec = {"name": "tun", "argv": ["/bin/sh", "-c", MOUNT_FLAGS]}
+    if where == "rootfs":
+        make_busybox_root(pod, "/srv/bbro")
+        pod.nsenter("ln", "-sf", "busybox", "/srv/bbro/bin/sh")
+        spec["rootfs"] = "/srv/bbro"
+    inject(pod, spec)
+    pod.wait_state("tun", "exited")
+    out = wait_for(lambda: pod.pmctl("logs", "tun").stdout, what="the app's mount flags")
+    # The last mount at each point is the one the app sees.
+    flags = dict(line.split("=", 1) for line in out.splitlines())
+    assert flags == {"/proc/sys": "ro", "/sys": "ro", "/sys/fs/cgroup": "ro"}, out
+
+
 def test_privileged_profile_keeps_the_pods_full_set(pod):
     out_dir(pod)
     inject(pod, shell_app("priv", PROBE.format(n="priv"), profile="privileged"))
