@@ -1,0 +1,41 @@
+"""The pod's log daemon (pm-logd.service) against real pods: an app's output
+streams survive the daemon's own restart (systemd's fd store keeps them),
+and an app injected while the daemon is down is refused cleanly."""
+
+
+from conftest import wait_for
+
+
+def counted_lines(text):
+    return [int(line.split()[1]) for line in text.splitlines() if line.startswith("n ")]
+
+
+def test_streams_survive_a_restart_of_the_log_daemon(pod):
+    pod.run("ticker", "/bin/sh", "-c", "i=0; while true; do echo n $i; i=$((i+1)); sleep 0.05; done")
+    wait_for(lambda: len(counted_lines(pod.pmctl("logs", "ticker").stdout)) >= 10, what="the first lines")
+    before = pod.nsenter("systemctl", "show", "-p", "MainPID", "--value", "pm-logd.service").stdout.strip()
+    pod.nsenter("systemctl", "restart", "pm-logd.service")
+    after = pod.nsenter("systemctl", "show", "-p", "MainPID", "--value", "pm-logd.service").stdout.strip()
+    assert before != after and after != "0"
+    seen = wait_for(lambda: (n := counted_lines(pod.pmctl("logs", "ticker").stdout)) and n[-1] > n[0] + 60 and n,
+                    timeout=20, what="lines written after the restart")
+    # Every line, before, during and after the restart, exactly once, in order.
+    assert seen == list(range(seen[0], seen[-1] + 1)), [x for x in seen if x not in range(seen[0], seen[-1] + 1)]
+    assert seen[0] == 0
+    assert pod.status("ticker")["state"] == "running"
+
+
+def test_inject_while_the_log_daemon_is_down_is_refused_and_changes_nothing(pod):
+    pod.nsenter("systemctl", "stop", "pm-logd.service")
+    try:
+        r = pod.pmctl("run", "--name", "orphan", "--", "/bin/echo", "hi", check=False)
+        assert r.returncode == 3, (r.returncode, r.stderr)
+        assert "log daemon" in r.stderr
+        assert pod.json("ls") == []
+        assert pod.app_unit_files() == []
+    finally:
+        pod.nsenter("systemctl", "start", "pm-logd.service")
+    # Once it is back, apps run and log again.
+    pod.run("back", "/bin/echo", "logged again")
+    pod.wait_state("back", "exited")
+    wait_for(lambda: pod.pmctl("logs", "back").stdout == "logged again\n", what="the line of the app")
