@@ -38,10 +38,16 @@ App *pm_app_unref(App *a) {
 }
 
 PmAppState pm_app_state(const App *a) {
+        /* The main process's exit comes in a signal of its own (the Service
+         * properties) just before ActiveState follows: an exit of the run
+         * that was started last means the app runs no more. */
+        bool run_ended = a->exit.known && a->exec_started_at > 0 && a->exit.finished_at >= a->exec_started_at;
         switch (a->active) {
         case UNIT_ACTIVATING:
                 return PODMUTATOR__V1__APP_STATE__APP_STATE_STARTING;
         case UNIT_ACTIVE:
+                if (run_ended)
+                        break;
                 return a->paused ? PODMUTATOR__V1__APP_STATE__APP_STATE_PAUSED
                                  : PODMUTATOR__V1__APP_STATE__APP_STATE_RUNNING;
         case UNIT_DEACTIVATING:

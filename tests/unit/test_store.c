@@ -486,7 +486,12 @@ static void test_app_state_follows_unit_and_history(void **state) {
 
         /* A restarted app runs, whatever its last exit was. */
         a->active = UNIT_ACTIVE;
+        a->exec_started_at = 5000;
+        a->exit.finished_at = 4000;
         assert_int_equal(pm_app_state(a), PODMUTATOR__V1__APP_STATE__APP_STATE_RUNNING);
+        /* The exit of this run came; ActiveState has not followed yet. */
+        a->exit.finished_at = 6000;
+        assert_int_equal(pm_app_state(a), PODMUTATOR__V1__APP_STATE__APP_STATE_EXITED);
 }
 
 static App *exited_app(int code, int status, const char *result) {
