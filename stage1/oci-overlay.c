@@ -78,35 +78,51 @@ out:
 
 /* In a child: join the pod's mount namespace, attach the mount there.
  * Returns the child's errno as a negative number. */
-static int attach_in_pod(int leader_pidfd, int mnt_fd, const char *target) {
-        pid_t pid;
-        int status;
+typedef struct Attach {
+        int leader_pidfd, mnt_fd;
+        const char *target;
+        int error; /* the child's errno, 0 when it worked */
+} Attach;
 
-        pid = fork();
+/* Runs in a child that shares our memory (and so copies no page table):
+ * joins the pod's mount namespace, which a thread of ours may not, and
+ * moves the mount to the target resolved inside the pod's root. */
+static int attach_child(void *userdata) {
+        Attach *a = userdata;
+        int root, dir;
+
+        if (setns(a->leader_pidfd, CLONE_NEWNS) < 0)
+                return a->error = errno, 1;
+        /* setns() moved our root to the pod's; resolve inside it */
+        root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return a->error = errno, 1;
+        dir = pm_fs_open_in_root(root, a->target + 1, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+        if (dir < 0)
+                return a->error = -dir, 1;
+        if (move_mount(a->mnt_fd, "", dir, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return a->error = errno, 1;
+        return 0;
+}
+
+static int attach_in_pod(int leader_pidfd, int mnt_fd, const char *target) {
+        static char stack[64 * 1024] __attribute__((aligned(16)));
+        Attach a = { .leader_pidfd = leader_pidfd, .mnt_fd = mnt_fd, .target = target, .error = EIO };
+        int status;
+        pid_t pid;
+
+        /* CLONE_VFORK: we wait until it is done with our memory. Not
+         * CLONE_FS: setns(CLONE_NEWNS) wants a file system context of its
+         * own. */
+        pid = clone(attach_child, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
         if (pid < 0)
                 return -errno;
-        if (pid == 0) {
-                int root, dir;
-
-                if (setns(leader_pidfd, CLONE_NEWNS) < 0)
-                        _exit(errno);
-                /* setns() moved our root to the pod's; resolve inside it */
-                root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (root < 0)
-                        _exit(errno);
-                dir = pm_fs_open_in_root(root, target + 1, O_PATH | O_DIRECTORY | O_NOFOLLOW);
-                if (dir < 0)
-                        _exit(-dir);
-                if (move_mount(mnt_fd, "", dir, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-                        _exit(errno);
-                _exit(0);
-        }
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR)
                         return -errno;
         if (!WIFEXITED(status))
                 return -ECHILD;
-        return -WEXITSTATUS(status);
+        return WEXITSTATUS(status) == 0 ? 0 : -a.error;
 }
 
 int pm_overlay_attach(int leader_pidfd, int mnt_fd, const char *target, char **ret_error) {
