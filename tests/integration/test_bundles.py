@@ -117,3 +117,34 @@ def test_bundle_fields_that_cannot_be_honoured_are_refused_by_name(pod, tmp_path
     assert field in r.stderr, r.stderr
     assert not (pod.state_root / pod.name / "root" / APPS / "bad").exists()
     assert pod.json("ls") == []
+
+
+def test_bundle_mount_memory_limit_and_network_none_are_honoured(pod, tmp_path):
+    """The issue's bundle: args, env, cwd, a bind mount from the node, a
+    memory limit and a network namespace of its own (none)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "hello.txt").write_text("from the node\n")
+    script = ("cat /data/hello.txt; echo written > /data/out.txt && echo ro=no || echo ro=yes;"
+              " while read -r line; do case $line in *:*) echo \"if ${line%%:*}\";; esac; done < /proc/net/dev")
+    bundle = make_bundle(tmp_path / "b", ["/bin/sh", "-c", script])
+    config = json.loads((bundle / "config.json").read_text())
+    config["mounts"].append({"destination": "/data", "type": "bind", "source": str(data),
+                             "options": ["rbind", "ro"]})
+    config["linux"]["resources"]["memory"] = {"limit": 64 * 1024 * 1024}
+    config["linux"]["namespaces"].append({"type": "network"})
+    (bundle / "config.json").write_text(json.dumps(config))
+    prepare_bundle(pod, bundle, "--name", "iso", "--inject", "--start")
+    out = app_output(pod, "iso")
+    lines = out.splitlines()
+    assert lines[0] == "from the node"
+    assert "ro=yes" in lines, out  # the bind is read-only
+    assert not (data / "out.txt").exists()
+    interfaces = sorted(x.split()[1] for x in lines if x.startswith("if "))
+    assert interfaces == ["lo"], out
+    unit = pod.status("iso")["unit"]
+    props = pod.nsenter("systemctl", "show", unit, "-p", "MemoryMax", "-p", "PrivateNetwork").stdout
+    assert "MemoryMax=67108864" in props and "PrivateNetwork=yes" in props, props
+    spec = json.loads(pod.pmctl("--json", "inspect", "iso").stdout)["spec"]
+    assert spec["mounts"][0]["target"] == "/data" and spec["mounts"][0]["read_only"] is True
+    assert spec["network"]["mode"] == "none"
