@@ -3,7 +3,7 @@ streams survive the daemon's own restart (systemd's fd store keeps them),
 and an app injected while the daemon is down is refused cleanly."""
 
 
-from conftest import wait_for
+from conftest import REPO, wait_for
 
 
 def counted_lines(text):
@@ -39,3 +39,14 @@ def test_inject_while_the_log_daemon_is_down_is_refused_and_changes_nothing(pod)
     pod.run("back", "/bin/echo", "logged again")
     pod.wait_state("back", "exited")
     wait_for(lambda: pod.pmctl("logs", "back").stdout == "logged again\n", what="the line of the app")
+
+
+def test_the_chatty_example_logs_both_streams_into_a_cri_file(pod):
+    pod.pmctl("inject", "-f", str(REPO / "examples" / "chatty.json"), "--start")
+    wait_for(lambda: "warning 1\n" in pod.pmctl("logs", "--stream", "stderr", "chatty").stderr,
+             timeout=15, what="two warnings")
+    out = pod.pmctl("logs", "--stream", "stdout", "chatty").stdout
+    assert out.startswith("line 0\nline 1\n"), out
+    lines = pod.path("/var/log/default/chatty.log").read_text().splitlines()
+    assert any(x.endswith(" stdout F line 0") for x in lines), lines
+    assert any(x.endswith(" stderr F warning 0") for x in lines), lines
