@@ -490,6 +490,11 @@ static void take_stored_streams(void) {
         strv_freep(&names);
 }
 
+static void close_handle(uv_handle_t *h, void *arg) {
+        if (!uv_is_closing(h))
+                uv_close(h, NULL);
+}
+
 static void on_stop(uv_signal_t *h, int signum) {
         sd_notify(0, "STOPPING=1");
         uv_stop(logd.loop);
@@ -519,7 +524,12 @@ int pm_logd_main(const char *state_dir) {
         uv_signal_start(&logd.sig_term, on_stop, SIGTERM);
         sd_notifyf(0, "READY=1\nSTATUS=keeping the logs of %zu apps", pm_hashmap_size(&logd.apps));
         uv_run(&loop, UV_RUN_DEFAULT);
-        /* Stopping: flush what is buffered; the connections stay in the fd
-         * store for the next run. */
+        /* Stopping: the streams stay in systemd's fd store for the next run,
+         * so their handles are closed here without telling it. */
+        uv_walk(&loop, close_handle, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        if (logd.control_fd >= 0)
+                close(logd.control_fd);
         return 0;
 }
