@@ -12,16 +12,6 @@
 #define MAX_DEPTH 32
 #define ENUM_NAME_MAX 256
 
-static void json_object_putp(json_object **p) {
-        if (*p)
-                json_object_put(*p);
-}
-
-static void json_tokener_freep(json_tokener **p) {
-        if (*p)
-                json_tokener_free(*p);
-}
-
 static void message_freep(ProtobufCMessage **p) {
         protobuf_c_message_free_unpacked(*p, NULL);
 }

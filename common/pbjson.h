@@ -37,6 +37,16 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 
+/* For _cleanup_(): every user of json-c here takes these. */
+static inline void json_object_putp(json_object **p) {
+        if (*p)
+                json_object_put(*p);
+}
+static inline void json_tokener_freep(json_tokener **p) {
+        if (*p)
+                json_tokener_free(*p);
+}
+
 /* Parses size bytes of JSON text (no NUL terminator needed) into a new
  * message of type desc, returned in *ret. On failure returns -EINVAL (bad JSON
  * or bad content) or -ENOMEM and, when ret_error is not NULL, stores a

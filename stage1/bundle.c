@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "errmsg.h"
+#include "pbjson.h"
 #include "util.h"
 
 typedef Podmutator__V1__AppSpec__EnvEntry EnvEntry;
@@ -34,16 +35,6 @@ typedef struct Bundle {
         bool root_user;  /* process.user.uid is 0 */
         bool uts_namespace;
 } Bundle;
-
-static void json_object_putp(json_object **p) {
-        if (*p)
-                json_object_put(*p);
-}
-
-static void json_tokener_freep(json_tokener **p) {
-        if (*p)
-                json_tokener_free(*p);
-}
 
 static void spec_freep(PmAppSpec **p) {
         if (*p)

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "errmsg.h"
+#include "pbjson.h"
 #include "oci-fs.h"
 #include "util.h"
 
@@ -24,11 +25,6 @@ static const struct {
         {"application/vnd.oci.image.layer.v1.tar+zstd", PM_OCI_COMPRESSION_ZSTD},
         {"application/vnd.docker.image.rootfs.diff.tar.gzip", PM_OCI_COMPRESSION_GZIP},
 };
-
-static void json_putp(json_object **o) {
-        if (*o)
-                json_object_put(*o);
-}
 
 int pm_oci_digest_parse(const char *s, char ret_hex[PM_SHA256_HEX_SIZE]) {
         const char *hex;
@@ -356,7 +352,7 @@ static int read_layers(PmOciImage *img, json_object *manifest, json_object *conf
 }
 
 static int read_image(PmOciImage *img, const char *tag, char **ret_error) {
-        _cleanup_(json_putp) json_object *index = NULL, *manifest = NULL, *config = NULL;
+        _cleanup_(json_object_putp) json_object *index = NULL, *manifest = NULL, *config = NULL;
         _cleanup_free_ char *text = NULL;
         json_object *desc = NULL, *cdesc;
         uint64_t size;

@@ -61,11 +61,6 @@ static void options_done(PrepareOptions *o) {
         free(o->tag);
 }
 
-static void json_putp(json_object **o) {
-        if (*o)
-                json_object_put(*o);
-}
-
 /* DIR[:TAG]: a ':' after the last '/' starts the tag. */
 static int split_image(const char *arg, PrepareOptions *o) {
         const char *slash = strrchr(arg, '/'), *colon = strrchr(arg, ':');
@@ -289,7 +284,7 @@ static const char *config_str(json_object *config, const char *key) {
 /* The AppSpec JSON the image config describes. */
 static int spec_json(const PmOciImage *img, const PmAppDir *dir, const char *uid, const char *gid, json_object **ret,
                      char **ret_error) {
-        _cleanup_(json_putp) json_object *spec = json_object_new_object();
+        _cleanup_(json_object_putp) json_object *spec = json_object_new_object();
         json_object *config = pm_oci_image_run_config(img), *entrypoint = NULL, *cmd = NULL, *argv, *env = NULL;
         _cleanup_free_ char *rootfs = pm_app_dir_pod_rootfs(dir);
         int r;
@@ -358,7 +353,7 @@ static int make_app(const PrepareOptions *o, const char *name, PmPod *pod, int l
         _cleanup_(pm_cache_freep) PmCache *cache = NULL;
         _cleanup_(pm_oci_image_freep) PmOciImage *img = NULL;
         _cleanup_(pm_app_dir_freep) PmAppDir *dir = NULL;
-        _cleanup_(json_putp) json_object *json = NULL;
+        _cleanup_(json_object_putp) json_object *json = NULL;
         _cleanup_(pm_app_spec_freep) PmAppSpec *spec = NULL;
         _cleanup_free_ char *uid = NULL, *gid = NULL, *text = NULL, *record = NULL, *scratch = NULL, *at = NULL;
         _cleanup_close_ int view = -1;
@@ -477,7 +472,7 @@ static int make_bundle_app(const PrepareOptions *o, const char *name, PmPod *pod
                            PmAppSpec **ret_spec, char **ret_error) {
         _cleanup_(pm_app_dir_freep) PmAppDir *dir = NULL;
         _cleanup_(pm_app_spec_freep) PmAppSpec *bundle = NULL, *spec = NULL;
-        _cleanup_(json_putp) json_object *json = NULL;
+        _cleanup_(json_object_putp) json_object *json = NULL;
         _cleanup_free_ char *rootfs = NULL, *text = NULL, *at = NULL;
         _cleanup_close_ int mnt = -1, mounts_fd = -1;
         int r;

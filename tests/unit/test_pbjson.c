@@ -10,11 +10,6 @@
 #include "podmutator.pb-c.h"
 #include "util.h"
 
-static void json_object_putp(json_object **p) {
-        if (*p)
-                json_object_put(*p);
-}
-
 /* Parses text as a desc message; the test fails unless that succeeds. */
 static ProtobufCMessage *parse_ok(const ProtobufCMessageDescriptor *desc, const char *text) {
         _cleanup_free_ char *error = NULL;
