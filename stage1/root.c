@@ -139,7 +139,20 @@ static int env_lines(char *const *env, char **ret) {
         return 0;
 }
 
-int pm_unit_agent_service(const char *name, char *const *env, char **ret) {
+/* A daemon of the pod's own, run from the agent's binary: what the agent
+ * and the log daemon share. DefaultDependencies=no: neither needs anything
+ * of sysinit.target, and both must come up even when something there fails.
+ * They log to the journal and to the console, which pm-stage1 shows when the
+ * pod does not become ready. */
+typedef struct PodDaemon {
+        const char *what;        /* the header comment, after "The " */
+        const char *description;
+        const char *after;       /* units it starts after */
+        const char *args;        /* of the agent's binary */
+        const char *service;     /* its own [Service] lines */
+} PodDaemon;
+
+static int pod_daemon_service(const PodDaemon *d, const char *name, char *const *env, char **ret) {
         _cleanup_free_ char *envs = NULL;
         char *text;
         int r;
@@ -149,78 +162,62 @@ int pm_unit_agent_service(const char *name, char *const *env, char **ret) {
         r = env_lines(env, &envs);
         if (r < 0)
                 return r;
-
-        /* DefaultDependencies=no: the agent needs nothing of sysinit.target
-         * and must come up even when something there fails. It logs to the
-         * journal and to the console, which pm-stage1 shows when the pod
-         * does not become ready. After the log daemon: apps' output goes
-         * there from the first Inject on. */
         if (asprintf(&text,
-                     "# Written by pm-stage1. The PodMutator agent of pod %s.\n"
+                     "# Written by pm-stage1. The %s of pod %s.\n"
                      "[Unit]\n"
-                     "Description=PodMutator agent\n"
+                     "Description=%s\n"
                      "DefaultDependencies=no\n"
                      "Conflicts=shutdown.target\n"
                      "Before=shutdown.target\n"
-                     "After=systemd-journald.socket " PM_POD_LOGD_UNIT "\n"
+                     "After=%s\n"
                      "StartLimitIntervalSec=0\n"
                      "\n"
                      "[Service]\n"
                      "Type=notify\n"
                      "NotifyAccess=main\n"
-                     "ExecStart=" PM_POD_AGENT_BINARY " --pod-name %s\n"
+                     "ExecStart=" PM_POD_AGENT_BINARY " %s\n"
                      "Restart=always\n"
                      "RestartSec=100ms\n"
-                     "WatchdogSec=" AGENT_WATCHDOG "\n"
+                     "%s"
                      "TimeoutStopSec=10s\n"
                      "StandardOutput=journal+console\n"
                      "StandardError=inherit\n"
                      "%s",
-                     name, name, strempty(envs)) < 0)
+                     d->what, name, d->description, d->after, d->args, d->service, strempty(envs)) < 0)
                 return -ENOMEM;
         *ret = text;
         return 0;
 }
 
+int pm_unit_agent_service(const char *name, char *const *env, char **ret) {
+        _cleanup_free_ char *args = NULL;
+
+        if (asprintf(&args, "--pod-name %s", name) < 0)
+                return -ENOMEM;
+        /* After the log daemon: apps' output goes there from the first
+         * Inject on. */
+        PodDaemon d = {
+                .what = "PodMutator agent",
+                .description = "PodMutator agent",
+                .after = "systemd-journald.socket " PM_POD_LOGD_UNIT,
+                .args = args,
+                .service = "WatchdogSec=" AGENT_WATCHDOG "\n",
+        };
+        return pod_daemon_service(&d, name, env, ret);
+}
+
 int pm_unit_logd_service(const char *name, char *const *env, char **ret) {
-        _cleanup_free_ char *envs = NULL;
-        char *text;
-        int r;
-
-        if (!pm_dns_label_valid(name))
-                return -EINVAL;
-        r = env_lines(env, &envs);
-        if (r < 0)
-                return r;
-
         /* The fd store keeps the apps' open streams across a restart of the
          * daemon. */
-        if (asprintf(&text,
-                     "# Written by pm-stage1. The log daemon of pod %s: apps' stdout and stderr.\n"
-                     "[Unit]\n"
-                     "Description=PodMutator log daemon\n"
-                     "DefaultDependencies=no\n"
-                     "Conflicts=shutdown.target\n"
-                     "Before=shutdown.target\n"
-                     "After=systemd-journald.socket\n"
-                     "StartLimitIntervalSec=0\n"
-                     "\n"
-                     "[Service]\n"
-                     "Type=notify\n"
-                     "NotifyAccess=main\n"
-                     "ExecStart=" PM_POD_AGENT_BINARY " --logd\n"
-                     "Restart=always\n"
-                     "RestartSec=100ms\n"
-                     "FileDescriptorStoreMax=8192\n"
-                     "LimitNOFILE=65536\n"
-                     "TimeoutStopSec=10s\n"
-                     "StandardOutput=journal+console\n"
-                     "StandardError=inherit\n"
-                     "%s",
-                     name, strempty(envs)) < 0)
-                return -ENOMEM;
-        *ret = text;
-        return 0;
+        static const PodDaemon d = {
+                .what = "log daemon (apps' stdout and stderr)",
+                .description = "PodMutator log daemon",
+                .after = "systemd-journald.socket",
+                .args = "--logd",
+                .service = "FileDescriptorStoreMax=8192\n"
+                           "LimitNOFILE=65536\n",
+        };
+        return pod_daemon_service(&d, name, env, ret);
 }
 
 static int write_text(const char *root, const char *path, const char *text, mode_t mode, char **ret_error) {
