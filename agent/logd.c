@@ -32,7 +32,7 @@
 #include "hashmap.h"
 #include "log.h"
 #include "logfile.h"
-#include "pbjson.h"
+#include "records.h"
 #include "spec.h"
 #include "unit.h"
 #include "util.h"
@@ -40,7 +40,6 @@
 #define READ_SIZE (64u * 1024u)
 #define BUF_SIZE (PM_LOG_CHUNK + READ_SIZE) /* a piece never spans more */
 #define CONNS_PER_APP_MAX 16                /* runs whose stream is still open */
-#define RECORD_SIZE_MAX (4u * 1024u * 1024u)
 
 typedef struct LogApp LogApp;
 
@@ -270,21 +269,13 @@ static void on_listener_closed(uv_handle_t *h) {
 
 /* The app's name, namespace and logging settings, from the agent's record. */
 static int app_new(const char *id, LogApp **ret) {
-        _cleanup_free_ char *path = NULL, *text = NULL, *error = NULL;
-        size_t size;
-        if (asprintf(&path, "%s/apps/%s.json", logd.state_dir, id) < 0)
-                return -ENOMEM;
-        int r = pm_read_file(path, RECORD_SIZE_MAX, &text, &size);
+        PmAppRecord *rec;
+        int r = pm_records_read(logd.state_dir, id, &rec, NULL);
         if (r < 0)
                 return r;
-        ProtobufCMessage *msg = NULL;
-        r = pm_json_parse_message(text, size, &podmutator__v1__app_record__descriptor, &msg, &error);
-        if (r < 0)
-                return r;
-        PmAppRecord *rec = (PmAppRecord *) msg;
         LogApp *a = calloc(1, sizeof(*a));
         r = -ENOMEM;
-        if (a && rec->spec && pm_dns_label_valid(rec->spec->name)) {
+        if (a) {
                 const Podmutator__V1__Logging *lg = rec->spec->logging;
                 char unit[96];
                 pm_unit_name(id, unit, sizeof(unit));
@@ -296,9 +287,8 @@ static int app_new(const char *id, LogApp **ret) {
                 if (file && a->unit)
                         r = pm_log_file_init(&a->file, file, lg && lg->format == PODMUTATOR__V1__LOG_FORMAT__LOG_FORMAT_CRI,
                                              lg ? lg->max_size : 0, lg ? lg->max_files : 0);
-        } else if (a)
-                r = -EBADMSG;
-        protobuf_c_message_free_unpacked(msg, NULL);
+        }
+        podmutator__v1__app_record__free_unpacked(rec, NULL);
         if (r < 0) {
                 if (a)
                         app_free(a);

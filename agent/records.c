@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "context.h"
+#include "errmsg.h"
 #include "log.h"
 #include "logs.h"
 #include "pbjson.h"
@@ -114,30 +115,38 @@ static void read_exit(Manager *m, App *a) {
                 pm_log_warning("app %s: ignoring a malformed exit record", a->id);
 }
 
-static int load_one(Manager *m, const char *file, App **ret) {
-        _cleanup_free_ char *path = path_of(m->state_dir, "apps/", file, "");
-        _cleanup_free_ char *text = NULL;
-        _cleanup_free_ char *error = NULL;
+int pm_records_read(const char *state_dir, const char *id, PmAppRecord **ret, char **ret_error) {
+        _cleanup_free_ char *path = path_of(state_dir, "apps/", id, ".json");
+        _cleanup_free_ char *text = NULL, *error = NULL;
         size_t size;
         if (!path)
                 return -ENOMEM;
         int r = pm_read_file(path, RECORD_SIZE_MAX, &text, &size);
         if (r < 0)
-                return r;
+                return pm_errorf(ret_error, r, "%s: %m", path);
         ProtobufCMessage *msg = NULL;
         r = pm_json_parse_message(text, size, &podmutator__v1__app_record__descriptor, &msg, &error);
-        if (r < 0) {
-                pm_log_warning("%s: %s", path, strempty(error));
-                return r;
-        }
+        if (r < 0)
+                return pm_errorf(ret_error, r, "%s: %s", path, strempty(error));
         PmAppRecord *rec = (PmAppRecord *) msg;
-        char id[PM_APP_ID_LEN + 1];
-        char unit[64];
+        char unit[64], unit_id[PM_APP_ID_LEN + 1];
         pm_unit_name(rec->id, unit, sizeof(unit));
-        if (!rec->spec || !pm_unit_id_from_name(unit, id) || pm_spec_validate(rec->spec, NULL) < 0) {
-                pm_log_warning("%s: not a valid app record", path);
+        if (!rec->spec || !pm_unit_id_from_name(unit, unit_id) || !streq(unit_id, id) ||
+            pm_spec_validate(rec->spec, NULL) < 0) {
                 podmutator__v1__app_record__free_unpacked(rec, NULL);
-                return -EBADMSG;
+                return pm_errorf(ret_error, -EBADMSG, "%s: not a valid app record", path);
+        }
+        *ret = rec;
+        return 0;
+}
+
+static int load_one(Manager *m, const char *id, App **ret) {
+        _cleanup_free_ char *error = NULL;
+        PmAppRecord *rec;
+        int r = pm_records_read(m->state_dir, id, &rec, &error);
+        if (r < 0) {
+                pm_log_warning("%s", strempty(error));
+                return r;
         }
         App *a = pm_app_new(rec);
         if (!a) {
@@ -167,8 +176,9 @@ int pm_records_load_all(Manager *m) {
         struct dirent *de;
         while ((de = readdir(d)) && n < PM_APPS_MAX) {
                 size_t len = strlen(de->d_name);
-                if (len < 6 || !streq(de->d_name + len - 5, ".json"))
+                if (len != PM_APP_ID_LEN + 5 || !streq(de->d_name + PM_APP_ID_LEN, ".json"))
                         continue;
+                de->d_name[PM_APP_ID_LEN] = '\0';
                 App *a;
                 if (load_one(m, de->d_name, &a) < 0)
                         continue;

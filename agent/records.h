@@ -15,6 +15,8 @@ int pm_records_install(Manager *m, App *a);
 int pm_records_save(Manager *m, App *a);
 /* Removes the unit file, the record and the exit record. */
 void pm_records_delete(Manager *m, App *a);
+/* Reads and checks the record of app id (<state_dir>/apps/<id>.json). */
+int pm_records_read(const char *state_dir, const char *id, PmAppRecord **ret, char **ret_error);
 /* Loads every record (and exit record) into the store, oldest first. */
 int pm_records_load_all(Manager *m);
 
