@@ -98,20 +98,6 @@ static int rotate(PmLogFile *f) {
         return open_file(f);
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 int pm_log_file_write(PmLogFile *f, int64_t time_ns, PmLogStream stream, const char *piece, size_t len, bool partial) {
         static char line[PM_LOG_CHUNK + 64];
         const char *out = piece;
@@ -134,7 +120,7 @@ int pm_log_file_write(PmLogFile *f, int64_t time_ns, PmLogStream stream, const c
                 if (r < 0)
                         return r;
         }
-        r = write_all(f->fd, out, n);
+        r = pm_write_all(f->fd, out, n);
         if (r < 0)
                 return r;
         f->size += n;

@@ -31,19 +31,6 @@ void pm_terminal_size(int fd, uint32_t *ret_rows, uint32_t *ret_cols) {
         *ret_cols = ws.ws_col;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 static int queue_body(Attach *a, PmEnvelope *env) {
         env->call_id = a->call_id;
         return pm_client_queue(a->c, env);
@@ -112,7 +99,7 @@ static int on_socket(Attach *a, PmResponse **ret) {
                 if (env->body_case != PODMUTATOR__V1__ENVELOPE__BODY_DATA)
                         continue;
                 int fd = env->data->fd == 2 ? a->io->err_fd : a->io->out_fd;
-                r = write_all(fd, env->data->data.data, env->data->data.len);
+                r = pm_write_all(fd, env->data->data.data, env->data->data.len);
                 if (r < 0)
                         return r;
         }

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -11,72 +10,6 @@
 
 #define STREAM_STDOUT_BIT 1u
 #define STREAM_STDERR_BIT 2u
-
-/* "2026-11-30T12:00:00[.frac](Z|+hh:mm|-hh:mm)" */
-static int parse_rfc3339(const char *s, int64_t *ret) {
-        struct tm tm = { 0 };
-        const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-        if (!p)
-                return -EINVAL;
-        int64_t frac = 0;
-        if (*p == '.') {
-                int digits = 0;
-                for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-                        if (digits < 9)
-                                frac = frac * 10 + (*p - '0');
-                if (digits == 0)
-                        return -EINVAL;
-                for (; digits < 9; digits++)
-                        frac *= 10;
-        }
-        int64_t offset = 0;
-        if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-                int hh = atoi(p + 1), mm = atoi(p + 4);
-                offset = (int64_t) (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
-        } else if (!streq(p, "Z") && !streq(p, "z"))
-                return -EINVAL;
-        time_t t = timegm(&tm);
-        if (t == (time_t) -1)
-                return -EINVAL;
-        *ret = ((int64_t) t - offset) * NSEC_PER_SEC + frac;
-        return 0;
-}
-
-int parse_since(const char *s, int64_t *ret) {
-        uint64_t v;
-        size_t n = strlen(s);
-        char unit = n > 0 ? s[n - 1] : 0;
-        if (strchr(s, 'T'))
-                return parse_rfc3339(s, ret);
-        if (unit == 's' || unit == 'm' || unit == 'h') {
-                char num[32];
-                if (n >= sizeof(num))
-                        return -EINVAL;
-                memcpy(num, s, n - 1);
-                num[n - 1] = '\0';
-                if (pm_parse_u64(num, &v) < 0 || v > 86400 * 365)
-                        return -EINVAL;
-                int64_t mult = unit == 's' ? 1 : unit == 'm' ? 60 : 3600;
-                *ret = pm_now_realtime_ns() - (int64_t) v * mult * NSEC_PER_SEC;
-                return 0;
-        }
-        if (pm_parse_u64(s, &v) < 0 || v > INT64_MAX)
-                return -EINVAL;
-        *ret = n > 12 ? (int64_t) v : (int64_t) v * NSEC_PER_SEC;
-        return 0;
-}
-
-uint64_t start_call(PmClient *c, PmRequest *req) {
-        PmEnvelope env = PODMUTATOR__V1__ENVELOPE__INIT;
-        env.call_id = pm_client_new_call_id(c);
-        env.body_case = PODMUTATOR__V1__ENVELOPE__BODY_REQUEST;
-        env.request = req;
-        if (pm_client_queue(c, &env) < 0 || pm_client_flush(c) < 0) {
-                fprintf(stderr, "pmctl: cannot send the request\n");
-                return 0;
-        }
-        return env.call_id;
-}
 
 typedef struct LogPrinter {
         bool timestamps;

@@ -119,15 +119,10 @@ int verb_events(int argc, char **argv) {
         PmRequest req = PODMUTATOR__V1__REQUEST__INIT;
         req.call_case = PODMUTATOR__V1__REQUEST__CALL_WATCH;
         req.watch = &watch;
-        PmEnvelope env = PODMUTATOR__V1__ENVELOPE__INIT;
-        env.call_id = pm_client_new_call_id(client);
-        env.body_case = PODMUTATOR__V1__ENVELOPE__BODY_REQUEST;
-        env.request = &req;
-        if (pm_client_queue(client, &env) < 0 || pm_client_flush(client) < 0) {
-                fprintf(stderr, "pmctl: cannot send the watch request\n");
+        uint64_t id = start_call(client, &req);
+        if (id == 0)
                 return EXIT_UNAVAILABLE;
-        }
-        return stream_loop(client, env.call_id, on_event_frame, NULL);
+        return stream_loop(client, id, on_event_frame, NULL);
 }
 
 int verb_ps(int argc, char **argv) {

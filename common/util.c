@@ -57,7 +57,7 @@ int pm_parse_i64(const char *s, int64_t *ret) {
         return 0;
 }
 
-static int write_all(int fd, const void *data, size_t size) {
+int pm_write_all(int fd, const void *data, size_t size) {
         const char *p = data;
         while (size > 0) {
                 ssize_t n = write(fd, p, size);
@@ -81,7 +81,7 @@ int pm_write_file_atomic(const char *path, const void *data, size_t size, mode_t
         if (fd < 0)
                 return -errno;
 
-        int r = write_all(fd, data, size);
+        int r = pm_write_all(fd, data, size);
         if (r >= 0 && fchmod(fd, mode) < 0)
                 r = -errno;
         if (r >= 0 && fsync(fd) < 0)

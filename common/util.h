@@ -86,6 +86,8 @@ int pm_parse_u32(const char *s, uint32_t *ret);
 int pm_parse_i64(const char *s, int64_t *ret);
 
 /* Writes data to path atomically: a temp file beside it, fsync, rename. */
+/* Writes all size bytes to a blocking fd, across short writes and EINTR. */
+int pm_write_all(int fd, const void *data, size_t size);
 int pm_write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
 /* Reads a whole file of at most max bytes; the result is NUL-terminated. */
 int pm_read_file(const char *path, size_t max, char **ret_data, size_t *ret_size);
