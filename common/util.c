@@ -148,6 +148,31 @@ int pm_mkdir_p(const char *path, mode_t mode) {
         return 0;
 }
 
+static int rm_rf_at(int parent_fd, const char *name, dev_t dev);
+
+/* Removes what directory fd holds, on file system dev only. */
+static int clear_dir(int fd, dev_t dev) {
+        int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (dup_fd < 0)
+                return -errno;
+        DIR *d = fdopendir(dup_fd);
+        if (!d) {
+                close(dup_fd);
+                return -errno;
+        }
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                int k = rm_rf_at(fd, de->d_name, dev);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+        closedir(d);
+        return r;
+}
+
 static int rm_rf_at(int parent_fd, const char *name, dev_t dev) {
         struct stat st;
         if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -160,21 +185,8 @@ static int rm_rf_at(int parent_fd, const char *name, dev_t dev) {
         int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
-        int r = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                int k = rm_rf_at(dirfd(d), de->d_name, dev);
-                if (k < 0 && r == 0)
-                        r = k;
-        }
-        closedir(d);
+        int r = clear_dir(fd, dev);
+        close(fd);
         if (unlinkat(parent_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
                 r = -errno;
         return r;
@@ -185,6 +197,20 @@ int pm_rm_rf(const char *path) {
         if (lstat(path, &st) < 0)
                 return errno == ENOENT ? 0 : -errno;
         return rm_rf_at(AT_FDCWD, path, st.st_dev);
+}
+
+int pm_rm_rf_at(int dirfd, const char *name) {
+        struct stat st;
+        if (fstat(dirfd, &st) < 0)
+                return -errno;
+        return rm_rf_at(dirfd, name, st.st_dev);
+}
+
+int pm_clear_dir(int fd) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        return clear_dir(fd, st.st_dev);
 }
 
 int pm_random_hex(char *buf, size_t len) {

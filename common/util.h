@@ -94,8 +94,12 @@ int pm_read_file(const char *path, size_t max, char **ret_data, size_t *ret_size
 
 /* mkdir -p with the given mode for every created component. */
 int pm_mkdir_p(const char *path, mode_t mode);
-/* rm -rf that stays on one file system and never follows symlinks. */
+/* rm -rf that stays on one file system and never follows symlinks; 0 if
+ * there is nothing. _at: name below dirfd. */
 int pm_rm_rf(const char *path);
+int pm_rm_rf_at(int dirfd, const char *name);
+/* Removes everything in directory fd, keeping it, the same way. */
+int pm_clear_dir(int fd);
 
 /* Fills buf with len random bytes as 2*len lowercase hex digits + NUL. */
 int pm_random_hex(char *buf, size_t len);

@@ -17,7 +17,7 @@ PmAppDir *pm_app_dir_free(PmAppDir *d) {
         closep(&d->rootfs_fd);
         closep(&d->tmp_fd);
         if (!d->committed && d->apps_fd >= 0 && d->tmp[0])
-                (void) pm_fs_rm_rf_at(d->apps_fd, d->tmp);
+                (void) pm_rm_rf_at(d->apps_fd, d->tmp);
         closep(&d->apps_fd);
         closep(&d->root_fd);
         free(d->name);
@@ -183,7 +183,7 @@ int pm_app_dir_commit(PmAppDir *d, char **ret_error) {
 int pm_app_dir_remove(PmAppDir *d, char **ret_error) {
         int r;
 
-        r = pm_fs_rm_rf_at(d->apps_fd, d->committed ? d->name : d->tmp);
+        r = pm_rm_rf_at(d->apps_fd, d->committed ? d->name : d->tmp);
         if (r < 0)
                 return pm_errorf(ret_error, r, "cannot remove %s/%s: %m", PM_POD_APPS_DIR, d->name);
         d->committed = false;

@@ -117,10 +117,10 @@ static int fill(PmCache *c, const PmOciImage *img, const PmOciLayer *layer, bool
                 r = pm_errorf(ret_error, -errno, "cannot rename %s/layers/%s: %m", c->root, tmp);
                 goto fail;
         }
-        (void) pm_fs_rm_rf_at(c->layers_fd, tmp); /* nothing left if the rename happened */
+        (void) pm_rm_rf_at(c->layers_fd, tmp); /* nothing left if the rename happened */
         return 0;
 fail:
-        (void) pm_fs_rm_rf_at(c->layers_fd, tmp);
+        (void) pm_rm_rf_at(c->layers_fd, tmp);
         return r;
 }
 
@@ -234,7 +234,7 @@ int pm_cache_remove(PmCache *c, const char *diff_id, char **ret_error) {
 
         if (!is_entry_name(diff_id))
                 return -EINVAL;
-        r = pm_fs_rm_rf_at(c->layers_fd, diff_id);
+        r = pm_rm_rf_at(c->layers_fd, diff_id);
         if (r < 0)
                 return pm_errorf(ret_error, r, "cannot remove %s/layers/%s: %m", c->root, diff_id);
         return 0;
@@ -252,11 +252,11 @@ int pm_cache_remove_leftovers(PmCache *c, char **ret_error) {
         }
         while ((de = readdir(d)) && r >= 0)
                 if (strstr(de->d_name, ".tmp-"))
-                        r = pm_fs_rm_rf_at(c->layers_fd, de->d_name);
+                        r = pm_rm_rf_at(c->layers_fd, de->d_name);
         closedir(d);
         if (r >= 0) {
                 _cleanup_close_ int tmpfd = openat(c->fd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                r = tmpfd < 0 ? -errno : pm_fs_clear_dir(tmpfd);
+                r = tmpfd < 0 ? -errno : pm_clear_dir(tmpfd);
         }
         return r < 0 ? pm_errorf(ret_error, r, "cannot remove leftovers in %s: %m", c->root) : 0;
 }

@@ -1,6 +1,5 @@
 #include "oci-fs.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
@@ -107,62 +106,6 @@ int pm_fs_open_parent(int rootfd, const char *rel, mode_t mkdir_mode, int *ret_f
                 return r;
         *ret_name = slash ? slash + 1 : rel;
         return 0;
-}
-
-static int rm_rf_below(int dirfd, const char *name, dev_t dev) {
-        struct stat st;
-        int r;
-
-        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if (!S_ISDIR(st.st_mode))
-                return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
-        if (st.st_dev != dev)
-                return -EXDEV; /* a mount point: never descend into it */
-
-        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = pm_fs_clear_dir(fd);
-        close(fd);
-        if (r < 0)
-                return r;
-        return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
-}
-
-int pm_fs_rm_rf_at(int dirfd, const char *name) {
-        struct stat st;
-
-        if (fstat(dirfd, &st) < 0)
-                return -errno;
-        return rm_rf_below(dirfd, name, st.st_dev);
-}
-
-int pm_fs_clear_dir(int fd) {
-        struct dirent *de;
-        struct stat st;
-        DIR *d;
-        int r = 0, dup_fd;
-
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (dup_fd < 0)
-                return -errno;
-        d = fdopendir(dup_fd);
-        if (!d) {
-                close(dup_fd);
-                return -errno;
-        }
-        while ((de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                int k = rm_rf_below(fd, de->d_name, st.st_dev);
-                if (k < 0 && r == 0)
-                        r = k;
-        }
-        closedir(d);
-        return r;
 }
 
 int pm_fs_set_meta(int dirfd, const char *name, const struct stat *st) {

@@ -28,11 +28,6 @@ int pm_fs_open_dir(int rootfd, const char *rel, mode_t mkdir_mode, int *ret_fd);
  * name, which points into rel. rel must not be "". */
 int pm_fs_open_parent(int rootfd, const char *rel, mode_t mkdir_mode, int *ret_fd, const char **ret_name);
 
-/* Removes name below dirfd, a whole tree if it is a directory; never
- * follows symlinks nor crosses into another file system. 0 if absent. */
-int pm_fs_rm_rf_at(int dirfd, const char *name);
-/* Removes everything in the directory dirfd, keeping it. */
-int pm_fs_clear_dir(int dirfd);
 
 /* Owner, mode (after the owner, which clears set-id bits) and times of
  * name below dirfd, not following a symlink. Symlinks get no mode. */

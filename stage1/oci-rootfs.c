@@ -121,7 +121,7 @@ static int copy_subdir(Compose *c, int src, int dst, const char *name, const cha
         int r;
 
         if (fstatat(dst, name, &cur, AT_SYMLINK_NOFOLLOW) >= 0 && !S_ISDIR(cur.st_mode)) {
-                r = pm_fs_rm_rf_at(dst, name);
+                r = pm_rm_rf_at(dst, name);
                 if (r < 0)
                         return r;
         }
@@ -147,7 +147,7 @@ static int copy_entry(Compose *c, int src, int dst, const char *name, const char
         if (S_ISDIR(st.st_mode))
                 return copy_subdir(c, src, dst, name, path, &st);
 
-        r = pm_fs_rm_rf_at(dst, name);
+        r = pm_rm_rf_at(dst, name);
         if (r < 0 || is_whiteout(&st))
                 return r;
         if (S_ISREG(st.st_mode) && st.st_nlink > 1 && (first = link_find(c, st.st_ino))) {
@@ -192,7 +192,7 @@ static int copy_dir(Compose *c, int src, int dst, const char *path) {
                 return -errno;
         }
         /* an opaque directory hides what lower layers put there */
-        r = is_opaque(src) ? pm_fs_clear_dir(dst) : 0;
+        r = is_opaque(src) ? pm_clear_dir(dst) : 0;
         while (r >= 0 && (de = readdir(d))) {
                 _cleanup_free_ char *sub = NULL;
 

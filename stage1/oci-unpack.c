@@ -141,7 +141,7 @@ static int make_file(Unpack *u, int parent, const char *name, struct archive_ent
         _cleanup_close_ int fd = -1;
         int r;
 
-        r = pm_fs_rm_rf_at(parent, name);
+        r = pm_rm_rf_at(parent, name);
         if (r < 0)
                 return r;
         fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -174,7 +174,7 @@ static int make_hardlink(Unpack *u, int parent, const char *name, const char *en
                 return pm_errorf(ret_error, -EPERM,
                                  "image %s: layer sha256:%s: entry \"%.200s\" is a hard link to a directory",
                                  u->img->path, u->layer->digest, entry);
-        r = pm_fs_rm_rf_at(parent, name);
+        r = pm_rm_rf_at(parent, name);
         if (r < 0)
                 return r;
         if (linkat(fd, "", parent, name, AT_EMPTY_PATH) < 0)
@@ -196,7 +196,7 @@ static int make_node(Unpack *u, int parent, const char *name, const char *entry,
                 return pm_errorf(ret_error, -EOPNOTSUPP,
                                  "image %s: layer sha256:%s: entry \"%.200s\" has an unsupported type (0%o)",
                                  u->img->path, u->layer->digest, entry, (unsigned) type);
-        r = pm_fs_rm_rf_at(parent, name);
+        r = pm_rm_rf_at(parent, name);
         if (r < 0)
                 return r;
         if (mknodat(parent, name, type | 0600, archive_entry_rdev(e)) < 0)
@@ -284,7 +284,7 @@ static int unpack_entry(Unpack *u, struct archive_entry *e, char **ret_error) {
         else if (type == AE_IFREG)
                 r = make_file(u, parent, name, e);
         else if (type == AE_IFLNK) {
-                r = pm_fs_rm_rf_at(parent, name);
+                r = pm_rm_rf_at(parent, name);
                 if (r >= 0 && symlinkat(archive_entry_symlink(e) ?: "", parent, name) < 0)
                         r = -errno;
         } else
