@@ -163,6 +163,17 @@ static int member(json_object *obj, const char *path, const char *key, json_type
         return 0;
 }
 
+/* The object member key of obj, as member() finds it, its own members
+ * checked against known. */
+static int object_member(json_object *obj, const char *path, const char *key, const char *const *known,
+                         json_object **ret, char **ret_error) {
+        FieldPath fp;
+        int r = member(obj, path, key, json_type_object, ret, ret_error);
+        if (r < 0 || !*ret)
+                return r;
+        return check_known(*ret, path_join(&fp, path, key), known, ret_error);
+}
+
 /* Refuses key of obj when it is set, saying why in why. */
 static int refuse_set(json_object *obj, const char *path, const char *key, const char *why, char **ret_error) {
         json_object *v = NULL;
@@ -451,14 +462,11 @@ static int parse_user(Bundle *b, json_object *process, char **ret_error) {
         bool set;
         int r;
 
-        r = member(process, "process", "user", json_type_object, &user, ret_error);
+        r = object_member(process, "process", "user", known, &user, ret_error);
         if (r < 0)
                 return r;
         if (!user)
                 return pm_errorf(ret_error, -EINVAL, "process.user: required (uid and gid)");
-        r = check_known(user, "process.user", known, ret_error);
-        if (r < 0)
-                return r;
         r = refuse_set(user, "process.user", "username", "Windows only; give uid and gid", ret_error);
         if (r < 0)
                 return r;
@@ -571,12 +579,9 @@ static int parse_capabilities(Bundle *b, json_object *process, char **ret_error)
         json_object *caps = NULL, *bounding = NULL;
         int r;
 
-        r = member(process, "process", "capabilities", json_type_object, &caps, ret_error);
+        r = object_member(process, "process", "capabilities", known, &caps, ret_error);
         if (r < 0 || !caps)
                 return r; /* the profile's set */
-        r = check_known(caps, "process.capabilities", known, ret_error);
-        if (r < 0)
-                return r;
         r = capability_set(caps, "bounding", &bounding, ret_error);
         if (r < 0)
                 return r;
@@ -704,14 +709,11 @@ static int parse_process(Bundle *b, json_object *top, char **ret_error) {
         bool terminal;
         int r;
 
-        r = member(top, "", "process", json_type_object, &process, ret_error);
+        r = object_member(top, "", "process", known, &process, ret_error);
         if (r < 0)
                 return r;
         if (!process)
                 return pm_errorf(ret_error, -EINVAL, "process: required: the bundle names no process to run");
-        r = check_known(process, "process", known, ret_error);
-        if (r < 0)
-                return r;
 
         r = bool_member(process, "process", "terminal", &terminal, ret_error);
         if (r < 0)
@@ -774,14 +776,11 @@ static int parse_root(Bundle *b, json_object *top, char **ret_root_path, char **
         bool readonly;
         int r;
 
-        r = member(top, "", "root", json_type_object, &root, ret_error);
+        r = object_member(top, "", "root", known, &root, ret_error);
         if (r < 0)
                 return r;
         if (!root)
                 return pm_errorf(ret_error, -EINVAL, "root: required");
-        r = check_known(root, "root", known, ret_error);
-        if (r < 0)
-                return r;
         r = string_member(root, "root", "path", &path, ret_error);
         if (r < 0)
                 return r;
@@ -1088,11 +1087,8 @@ static int parse_memory(Bundle *b, json_object *resources, char **ret_error) {
         bool set;
         int r;
 
-        r = member(resources, "linux.resources", "memory", json_type_object, &memory, ret_error);
+        r = object_member(resources, "linux.resources", "memory", known, &memory, ret_error);
         if (r < 0 || !memory)
-                return r;
-        r = check_known(memory, path, known, ret_error);
-        if (r < 0)
                 return r;
         for (const char *const *k = refused; *k; k++) {
                 r = refuse_set(memory, path, *k, "only memory.limit is (MemoryMax=)", ret_error);
@@ -1123,11 +1119,8 @@ static int parse_cpu(Bundle *b, json_object *resources, char **ret_error) {
         bool set;
         int r;
 
-        r = member(resources, "linux.resources", "cpu", json_type_object, &cpu, ret_error);
+        r = object_member(resources, "linux.resources", "cpu", known, &cpu, ret_error);
         if (r < 0 || !cpu)
-                return r;
-        r = check_known(cpu, path, known, ret_error);
-        if (r < 0)
                 return r;
         for (const char *const *k = refused; *k; k++) {
                 r = refuse_set(cpu, path, *k, "only cpu.quota and cpu.period are (CPUQuota=)", ret_error);
@@ -1163,11 +1156,8 @@ static int parse_pids(Bundle *b, json_object *resources, char **ret_error) {
         bool set;
         int r;
 
-        r = member(resources, "linux.resources", "pids", json_type_object, &pids, ret_error);
+        r = object_member(resources, "linux.resources", "pids", known, &pids, ret_error);
         if (r < 0 || !pids)
-                return r;
-        r = check_known(pids, "linux.resources.pids", known, ret_error);
-        if (r < 0)
                 return r;
         r = int64_member(pids, "linux.resources.pids", "limit", &limit, &set, ret_error);
         if (r < 0 || !set || limit == -1)
@@ -1188,11 +1178,8 @@ static int parse_resources(Bundle *b, json_object *linux_, char **ret_error) {
         json_object *resources = NULL;
         int r;
 
-        r = member(linux_, "linux", "resources", json_type_object, &resources, ret_error);
+        r = object_member(linux_, "linux", "resources", known, &resources, ret_error);
         if (r < 0 || !resources)
-                return r;
-        r = check_known(resources, "linux.resources", known, ret_error);
-        if (r < 0)
                 return r;
         for (const char *const *k = refused; *k; k++) {
                 r = refuse_set(resources, "linux.resources", *k,
@@ -1268,14 +1255,9 @@ static int parse_linux(Bundle *b, json_object *top, char **ret_error) {
         json_object *linux_ = NULL;
         int r;
 
-        r = member(top, "", "linux", json_type_object, &linux_, ret_error);
+        r = object_member(top, "", "linux", known, &linux_, ret_error);
         if (r < 0)
                 return r;
-        if (linux_) {
-                r = check_known(linux_, "linux", known, ret_error);
-                if (r < 0)
-                        return r;
-        }
         for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
                 r = refuse_set(linux_, "linux", refused[i].key, refused[i].why, ret_error);
                 if (r < 0)
