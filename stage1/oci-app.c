@@ -249,11 +249,35 @@ int pm_app_spec_build(json_object *json, PmAppSpec **ret_spec, char **ret_text, 
         return 0;
 }
 
-int pm_app_inject(const PmPod *pod, PmAppSpec *spec, bool start, int timeout_ms, char **ret_id, char **ret_error) {
-        _cleanup_(pm_client_freep) PmClient *client = NULL;
+int pm_app_inject_on(PmClient *client, const char *pod_name, const char *label, PmAppSpec *spec, bool start,
+                     char **ret_id, char **ret_error) {
         _cleanup_(pm_response_freep) PmResponse *response = NULL;
         Podmutator__V1__InjectRequest inject = PODMUTATOR__V1__INJECT_REQUEST__INIT;
         Podmutator__V1__Request request = PODMUTATOR__V1__REQUEST__INIT;
+        int r;
+
+        inject.spec = spec;
+        inject.start = start;
+        request.call_case = PODMUTATOR__V1__REQUEST__CALL_INJECT;
+        request.inject = &inject;
+        r = pm_client_call(client, &request, &response);
+        if (r < 0)
+                return pm_errorf(ret_error, r, "pod %s: app %s: cannot inject it: %m", pod_name, label);
+        if (response->code != PODMUTATOR__V1__CODE__CODE_OK)
+                return pm_errorf(ret_error, -EINVAL, "pod %s: app %s: the agent refused it: %s: %s", pod_name, label,
+                                 pm_code_name(response->code),
+                                 isempty(response->message) ? "(no message)" : response->message);
+        if (!ret_id)
+                return 0;
+        if (!response->inject || isempty(response->inject->id))
+                return pm_errorf(ret_error, -EPROTO, "pod %s: app %s: the agent's answer has no app id", pod_name,
+                                 label);
+        *ret_id = strdup(response->inject->id);
+        return *ret_id ? 0 : -ENOMEM;
+}
+
+int pm_app_inject(const PmPod *pod, PmAppSpec *spec, bool start, int timeout_ms, char **ret_id, char **ret_error) {
+        _cleanup_(pm_client_freep) PmClient *client = NULL;
         _cleanup_free_ char *error = NULL;
         int r;
 
@@ -261,20 +285,5 @@ int pm_app_inject(const PmPod *pod, PmAppSpec *spec, bool start, int timeout_ms,
         if (r < 0)
                 return pm_errorf(ret_error, r, "pod %s: cannot connect to the agent: %s", pod->name,
                                  error ?: strerror(-r));
-        inject.spec = spec;
-        inject.start = start;
-        request.call_case = PODMUTATOR__V1__REQUEST__CALL_INJECT;
-        request.inject = &inject;
-        r = pm_client_call(client, &request, &response);
-        if (r < 0)
-                return pm_errorf(ret_error, r, "pod %s: app %s: cannot inject it: %m", pod->name, spec->name);
-        if (response->code != PODMUTATOR__V1__CODE__CODE_OK)
-                return pm_errorf(ret_error, -EINVAL, "pod %s: app %s: the agent refused it: %s: %s", pod->name,
-                                 spec->name, pm_code_name(response->code),
-                                 isempty(response->message) ? "(no message)" : response->message);
-        if (!response->inject || isempty(response->inject->id))
-                return pm_errorf(ret_error, -EPROTO, "pod %s: app %s: the agent's answer has no app id", pod->name,
-                                 spec->name);
-        *ret_id = strdup(response->inject->id);
-        return *ret_id ? 0 : -ENOMEM;
+        return pm_app_inject_on(client, pod->name, spec->name, spec, start, ret_id, ret_error);
 }

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 
+#include "pmclient.h"
 #include "pod.h"
 #include "spec.h"
 
@@ -70,6 +71,10 @@ static inline void pm_app_spec_freep(PmAppSpec **s) {
                 protobuf_c_message_free_unpacked(&(*s)->base, NULL);
 }
 
-/* Injects spec into the pod through its agent (and starts it if start),
- * as a remote client does; the app's id in *ret_id. */
+/* Injects spec through a connection to the pod's agent (and starts it if
+ * start), as a remote client does; the app's id in *ret_id unless it is
+ * NULL. label names the app in messages. */
+int pm_app_inject_on(PmClient *client, const char *pod_name, const char *label, PmAppSpec *spec, bool start,
+                     char **ret_id, char **ret_error);
+/* The same on a connection of its own. */
 int pm_app_inject(const PmPod *pod, PmAppSpec *spec, bool start, int timeout_ms, char **ret_id, char **ret_error);

@@ -28,6 +28,7 @@
 
 #include "errmsg.h"
 #include "nspawn.h"
+#include "oci-app.h"
 #include "pbjson.h"
 #include "pmclient.h"
 #include "pod.h"
@@ -410,9 +411,6 @@ static int inject_apps(Run *run, char **ret_error) {
 
         for (size_t i = 0; i < run->manifest->n_apps; i++) {
                 Podmutator__V1__AppSpec *spec = run->manifest->apps[i];
-                Podmutator__V1__InjectRequest inject = PODMUTATOR__V1__INJECT_REQUEST__INIT;
-                Podmutator__V1__Request request = PODMUTATOR__V1__REQUEST__INIT;
-                _cleanup_(pm_response_freep) PmResponse *response = NULL;
                 char label[160];
                 int sig;
 
@@ -421,18 +419,9 @@ static int inject_apps(Run *run, char **ret_error) {
                                          pod->name, sigabbrev_np(sig));
 
                 app_label(spec, i, label, sizeof(label));
-                inject.spec = spec;
-                inject.start = true;
-                request.call_case = PODMUTATOR__V1__REQUEST__CALL_INJECT;
-                request.inject = &inject;
-
-                r = pm_client_call(client, &request, &response);
+                r = pm_app_inject_on(client, pod->name, label, spec, true, NULL, ret_error);
                 if (r < 0)
-                        return pm_errorf(ret_error, r, "pod %s: app %s: cannot inject it: %m", pod->name, label);
-                if (response->code != PODMUTATOR__V1__CODE__CODE_OK)
-                        return pm_errorf(ret_error, -EINVAL, "pod %s: app %s: the agent refused it: %s: %s", pod->name,
-                                         label, pm_code_name(response->code),
-                                         isempty(response->message) ? "(no message)" : response->message);
+                        return r;
         }
         return 0;
 }
