@@ -33,9 +33,23 @@
  * protobuf_c_message_free_unpacked(msg, NULL). */
 #pragma once
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
+#include <stdlib.h>
+
+/* Puts value (malloc()ed, taken over; NULL: out of memory) into a string
+ * field of a message allocated as parsing does, freeing what it held unless
+ * that is the shared empty default of an unset field. */
+static inline int pm_message_string_set(char **field, char *value) {
+        if (!value)
+                return -ENOMEM;
+        if (*field != protobuf_c_empty_string)
+                free(*field);
+        *field = value;
+        return 0;
+}
 
 /* For _cleanup_(): every user of json-c here takes these. */
 static inline void json_object_putp(json_object **p) {

@@ -333,13 +333,7 @@ static void env_entry_init(void *e) { podmutator__v1__app_spec__env_entry__init(
 static void annotations_entry_init(void *e) { podmutator__v1__app_spec__annotations_entry__init(e); }
 
 static int set_string(char **field, const char *s) {
-        char *copy = strdup(s);
-
-        if (!copy)
-                return -ENOMEM;
-        /* fields start out as the descriptor's default, which is not freed */
-        *field = copy;
-        return 0;
+        return pm_message_string_set(field, strdup(s));
 }
 
 static int set_number(char **field, uint64_t v) {

@@ -405,10 +405,6 @@ static int make_app(const PrepareOptions *o, const char *name, PmPod *pod, int l
 
 /* ---- runtime bundles ------------------------------------------------------ */
 
-static void free_string(char *s) {
-        if (s != protobuf_c_empty_string) /* an unset string field points there */
-                free(s);
-}
 
 /* A clone of the node's tree at path (with what is mounted below it), to
  * attach in the pod; read-only when asked. */
@@ -451,18 +447,13 @@ static int bind_mount_source(PmAppDir *dir, int mounts_fd, int leader, Podmutato
                 return r;
         if (asprintf(&in_pod, PM_POD_APPS_DIR "/%s/%s", dir->name, at) < 0)
                 return -ENOMEM;
-        free_string(m->source);
-        m->source = TAKE_PTR(in_pod);
-        return 0;
+        return pm_message_string_set(&m->source, TAKE_PTR(in_pod));
 }
 
 /* The bundle's spec as JSON, named, with its rootfs where the pod sees it. */
 static int bundle_spec_json(PmAppSpec *spec, const PmAppDir *dir, json_object **ret) {
-        free_string(spec->name);
-        free_string(spec->rootfs);
-        spec->name = strdup(dir->name);
-        spec->rootfs = pm_app_dir_pod_rootfs(dir);
-        if (!spec->name || !spec->rootfs)
+        if (pm_message_string_set(&spec->name, strdup(dir->name)) < 0 ||
+            pm_message_string_set(&spec->rootfs, pm_app_dir_pod_rootfs(dir)) < 0)
                 return -ENOMEM;
         *ret = pm_message_to_json(&spec->base);
         return *ret ? 0 : -ENOMEM;
