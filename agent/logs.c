@@ -358,6 +358,11 @@ void pm_logs_start(Call *call, App *a, const Podmutator__V1__LogsRequest *req) {
                              req->streams);
                 return;
         }
+        if (req->tail < -1 || req->since < 0) {
+                pm_call_fail(call, CODE(INVALID_ARGUMENT), "%s: %lld is negative", req->tail < -1 ? "tail" : "since",
+                             (long long) (req->tail < -1 ? req->tail : req->since));
+                return;
+        }
         if (m->n_log_readers >= READERS_MAX) {
                 pm_call_fail(call, CODE(RESOURCE_EXHAUSTED), "%d log readers are connected, the most the agent takes",
                              READERS_MAX);

@@ -812,3 +812,24 @@ def test_a_client_refused_at_the_connection_limit_is_told_why(pod):
     wait_for(lambda: pod.pmctl("--timeout", "5", "info", check=False).returncode == 0, timeout=5,
              what="the agent to see its clients go")
     assert pod.agent_pid() == agent
+
+
+def test_logs_requests_with_negative_tail_or_since_are_refused_by_the_agent(pod):
+    """pmctl refuses these itself; a client of its own gets INVALID_ARGUMENT
+    naming the field, and the connection goes on serving."""
+    pod.run("talker", "/bin/echo", "hi")
+    agent = pod.agent_pid()
+    c = Raw(pod)
+    c.hello()
+    ref = field(1, 2, field(1, 2, b"talker"))  # LogsRequest.ref = AppRef{app}
+    for call_id, (num, value, name) in enumerate([(2, -5, "tail"), (3, -1, "since")], start=2):
+        logs = ref + field(num, 0, value & (2**64 - 1))
+        c.send(frame(envelope(call_id, field(17, 2, logs))))  # Request.logs
+        cid, code, message, _ = response(c.frames(1)[0])
+        assert (cid, code) == (call_id, INVALID_ARGUMENT), message
+        assert message.startswith(f"{name}: ") and "negative" in message, message
+    c.send(frame(envelope(9, INFO)))
+    cid, code, message, _ = response(c.frames(1)[0])
+    assert (cid, code) == (9, OK), message
+    c.close()
+    assert_agent_serves(pod, agent)
