@@ -19,7 +19,7 @@
 
 /* Whether path is one of the agent's dirs, inside one, or above one. */
 static const char *exposed_dir(Manager *m, const char *path) {
-        const char *guarded[] = { m->control_dir, m->state_dir };
+        const char *guarded[] = { m->control_dir, m->state_dir, m->view_dir };
         size_t n = strlen(path);
         for (size_t i = 0; i < ELEMENTSOF(guarded); i++) {
                 size_t g = strlen(guarded[i]);
@@ -38,7 +38,7 @@ int pm_context_check_rootfs(Manager *m, const char *rootfs, char **ret_resolved,
         struct stat st;
         if (stat(resolved, &st) < 0 || !S_ISDIR(st.st_mode))
                 return pm_errorf(ret_error, -EINVAL, "rootfs: %s is not a directory", rootfs);
-        const char *guarded[] = { m->control_dir, m->state_dir };
+        const char *guarded[] = { m->control_dir, m->state_dir, m->view_dir };
         for (size_t i = 0; i < ELEMENTSOF(guarded); i++) {
                 size_t n = strlen(resolved), g = strlen(guarded[i]);
                 bool inside = strncmp(resolved, guarded[i], g) == 0 && (resolved[g] == '/' || resolved[g] == '\0');

@@ -18,6 +18,7 @@
 #include "slots.h"
 #include "server.h"
 #include "util.h"
+#include "view.h"
 
 static void usage(void) {
         printf("Usage: podmutatord [OPTIONS]\n"
@@ -97,12 +98,24 @@ static void on_synced(Manager *m, int r) {
         pm_log_info("ready: %zu apps, listening on %s", m->store.count, m->socket_path);
 }
 
+/* Without a view, apps are still served: each gets a mount namespace of
+ * its own from systemd instead, which costs more at every start. */
+static void start_view(Manager *m) {
+        PmViewPaths p = { .dir = m->view_dir, .control_dir = m->control_dir, .state_dir = m->state_dir };
+        if (pm_view_ensure(&p) < 0) {
+                pm_log_warning("no app view: apps get a mount namespace each");
+                return;
+        }
+        pm_view_root(m->view_dir, m->view_root, sizeof(m->view_root));
+}
+
 static int manager_start(Manager *m) {
         int r = pm_records_init(m);
         if (r < 0) {
                 pm_log_error("cannot create %s: %s", m->state_dir, strerror(-r));
                 return r;
         }
+        start_view(m);
         r = pm_bus_open(m);
         if (r < 0) {
                 pm_log_error("cannot connect to the pod's systemd: %s", strerror(-r));
@@ -189,6 +202,7 @@ int main(int argc, char **argv) {
                 .socket_path = (char *) socket_path,
                 .control_dir = control_dir,
                 .state_dir = (char *) state_dir,
+                .view_dir = PM_POD_VIEW_DIR,
                 .unit_dir = (char *) unit_dir,
                 .started_at = pm_now_realtime_ns(),
         };

@@ -1,6 +1,7 @@
 #include "unit.h"
 
 #include <inttypes.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -117,8 +118,29 @@ static void put_capabilities(FILE *f, const PmAppSpec *spec, const char *key) {
         fputc('\n', f);
 }
 
-static void put_profile(FILE *f, const PmAppSpec *spec) {
-        bool unprivileged = spec->profile == PODMUTATOR__V1__PROFILE__PROFILE_UNPRIVILEGED;
+static bool is_unprivileged(const PmAppSpec *spec) {
+        return spec->profile == PODMUTATOR__V1__PROFILE__PROFILE_UNPRIVILEGED;
+}
+
+/* Whether the app is chrooted into the app view: an unprivileged app in
+ * the pod's own root whose bounding set can neither chroot nor mount its
+ * way out, and that asks for no mounts of its own (those need a namespace
+ * anyway, and systemd's needs the pod's root to build it in). Any other
+ * app gets a mount namespace of its own from systemd. */
+static bool in_view(const PmAppSpec *spec, const PmUnitPaths *paths) {
+        if (!paths->view_root || !isempty(spec->rootfs) || !is_unprivileged(spec) || spec->n_mounts > 0 ||
+            spec->read_only_rootfs)
+                return false;
+        for (size_t i = 0; i < spec->n_capabilities; i++) {
+                int cap = pm_capability_from_name(spec->capabilities[i]);
+                if (cap == CAP_SYS_CHROOT || cap == CAP_SYS_ADMIN)
+                        return false;
+        }
+        return true;
+}
+
+static void put_profile(FILE *f, const PmAppSpec *spec, const PmUnitPaths *paths) {
+        bool unprivileged = is_unprivileged(spec);
         if (spec->n_capabilities > 0) {
                 put_capabilities(f, spec, "CapabilityBoundingSet");
                 /* A user other than root holds nothing of its bounding set
@@ -131,6 +153,14 @@ static void put_profile(FILE *f, const PmAppSpec *spec) {
                 fprintf(f, "NoNewPrivileges=yes\n");
         if (!unprivileged)
                 return;
+        /* The view has the pseudo devices only, the tunables and the cgroup
+         * tree read-only; as PrivateDevices= would, the set loses what
+         * makes or reads raw devices. */
+        if (in_view(spec, paths)) {
+                if (spec->n_capabilities > 0)
+                        fprintf(f, "CapabilityBoundingSet=~CAP_MKNOD CAP_SYS_RAWIO\n");
+                return;
+        }
         /* PrivateDevices= leaves the pseudo devices only (and drops
          * CAP_MKNOD and CAP_SYS_RAWIO whatever the set says); the kernel's
          * tunables and the cgroup tree are read-only. The app's namespace
@@ -197,7 +227,7 @@ static void put_rlimits(FILE *f, const PmAppSpec *spec) {
 }
 
 static void put_isolation(FILE *f, const PmAppSpec *spec, const PmUnitPaths *paths) {
-        put_profile(f, spec);
+        put_profile(f, spec, paths);
         put_resources(f, spec->resources);
         put_mounts(f, spec, paths);
         put_network(f, spec->network);
@@ -207,6 +237,16 @@ static void put_isolation(FILE *f, const PmAppSpec *spec, const PmUnitPaths *pat
          * not do: systemd 252 drops it under RootDirectory= (measured). */
         if (spec->read_only_rootfs)
                 fprintf(f, "ProtectSystem=strict\n");
+}
+
+/* An app in the pod's root, outside the view: the agent's directories
+ * hidden; for an unprivileged one, as in the view, systemd's private socket
+ * too (any uid 0 may use it) and the unit directories read-only. */
+static void put_hidden_paths(FILE *f, const PmAppSpec *spec, const PmUnitPaths *paths) {
+        fprintf(f, "InaccessiblePaths=-%s -%s", paths->control_dir, paths->state_dir);
+        if (is_unprivileged(spec))
+                fprintf(f, " -/run/systemd/private\nReadOnlyPaths=-/run/systemd -/etc/systemd");
+        fputc('\n', f);
 }
 
 static int put_service_section(FILE *f, const PmAppSpec *spec, const char *id, const PmUnitPaths *paths) {
@@ -226,13 +266,17 @@ static int put_service_section(FILE *f, const PmAppSpec *spec, const char *id, c
                 return r;
         if (!isempty(spec->working_dir))
                 put_verbatim(f, "WorkingDirectory", spec->working_dir);
-        /* An app in the pod's own root has the agent's files hidden; one in
-         * a rootfs never sees them (a rootfs holding them is refused), and
-         * is spared the mount namespace that hiding costs. */
+        /* An app in a rootfs never sees the agent's files (a rootfs holding
+         * them is refused); one in the view has them covered, and no mount
+         * namespace of its own (MountAPIVFS= would make one: the view has
+         * /proc, /sys and /dev already); any other has them hidden. */
         if (!isempty(spec->rootfs))
                 put_verbatim(f, "RootDirectory", spec->rootfs);
-        else
-                fprintf(f, "InaccessiblePaths=-%s -%s\n", paths->control_dir, paths->state_dir);
+        else if (in_view(spec, paths)) {
+                put_verbatim(f, "RootDirectory", paths->view_root);
+                fprintf(f, "MountAPIVFS=no\n");
+        } else
+                put_hidden_paths(f, spec, paths);
         if (!isempty(spec->user))
                 put_verbatim(f, "User", spec->user);
         if (!isempty(spec->group))

@@ -20,6 +20,7 @@
 typedef struct PmUnitPaths {
         const char *control_dir;   /* made inaccessible to the app */
         const char *state_dir;     /* made inaccessible to the app */
+        const char *view_root;     /* the app view's root (view.h); NULL: none */
         /* The spec's mounts as resolved in the pod (sources) and in the
          * app's root (targets), one per spec->mounts; NULL: as written. */
         char *const *mount_sources;

@@ -47,6 +47,7 @@ static uint32_t arg_expect;
 static bool arg_kv;
 static bool arg_force;
 static bool arg_privileged; /* inject: apps of the privileged profile */
+static const char *arg_rootfs; /* inject: the apps' rootfs, a directory in the pod */
 static bool arg_no_start;
 
 _printf_(1, 2) static int fail(const char *fmt, ...) {
@@ -172,6 +173,8 @@ static int inject_one(PmClient *c, const char *name, bool start, int64_t *ret_ns
         spec.argv = argv;
         if (arg_privileged)
                 spec.profile = PODMUTATOR__V1__PROFILE__PROFILE_PRIVILEGED;
+        if (arg_rootfs)
+                spec.rootfs = (char *) arg_rootfs;
         Podmutator__V1__InjectRequest inject = PODMUTATOR__V1__INJECT_REQUEST__INIT;
         inject.spec = &spec;
         inject.start = start;
@@ -830,6 +833,7 @@ static void help(void) {
                "  --template FILE    sdstart --mode unitfile: the unit file's text\n"
                "  --force            remove: stop running apps first\n"
                "  --privileged       inject: apps of the privileged profile (no sandboxing)\n"
+               "  --rootfs DIR       inject: apps in this rootfs (a directory in the pod)\n"
                "  --no-start         inject: do not start the apps\n"
                "  --kv               print key=value lines instead of a table\n"
                "  --label L          --kv: prefix every key with L.\n"
@@ -856,7 +860,7 @@ static int parse_count(const char *opt, const char *s, uint32_t *ret) {
 
 int main(int argc, char *argv[]) {
         enum { OPT_SOCKET = 0x100, OPT_ADDRESS, OPT_UNIT_DIR, OPT_PREFIX, OPT_FROM, OPT_TO, OPT_CALLS, OPT_APP,
-               OPT_EXPECT, OPT_MODE, OPT_TEMPLATE, OPT_FORCE, OPT_PRIVILEGED, OPT_NO_START, OPT_KV, OPT_LABEL };
+               OPT_EXPECT, OPT_MODE, OPT_TEMPLATE, OPT_FORCE, OPT_PRIVILEGED, OPT_ROOTFS, OPT_NO_START, OPT_KV, OPT_LABEL };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "socket", required_argument, NULL, OPT_SOCKET },
@@ -872,6 +876,7 @@ int main(int argc, char *argv[]) {
                 { "template", required_argument, NULL, OPT_TEMPLATE },
                 { "force", no_argument, NULL, OPT_FORCE },
                 { "privileged", no_argument, NULL, OPT_PRIVILEGED },
+                { "rootfs", required_argument, NULL, OPT_ROOTFS },
                 { "no-start", no_argument, NULL, OPT_NO_START },
                 { "kv", no_argument, NULL, OPT_KV },
                 { "label", required_argument, NULL, OPT_LABEL },
@@ -899,6 +904,7 @@ int main(int argc, char *argv[]) {
                 case OPT_TEMPLATE: arg_template = optarg; break;
                 case OPT_FORCE: arg_force = true; break;
                 case OPT_PRIVILEGED: arg_privileged = true; break;
+                case OPT_ROOTFS: arg_rootfs = optarg; break;
                 case OPT_NO_START: arg_no_start = true; break;
                 case OPT_KV: arg_kv = true; break;
                 case OPT_LABEL: arg_label = optarg; break;

@@ -11,6 +11,7 @@
 #define PM_POD_CONTROL_DIR "/run/podmutator"          /* bind of the node's run dir */
 #define PM_POD_CONTROL_SOCKET "/run/podmutator/control.sock"
 #define PM_POD_STATE_DIR "/run/podmutatord"           /* agent state: apps/, exit/ */
+#define PM_POD_VIEW_DIR "/run/podmutator-view"        /* the app view: root/ (agent/view.h) */
 #define PM_POD_AGENT_BINARY "/opt/podmutator/podmutatord"
 #define PM_POD_TARGET "pm-pod.target"
 #define PM_POD_AGENT_UNIT "podmutator.service"

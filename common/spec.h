@@ -35,10 +35,11 @@ typedef Podmutator__V1__AppSpec PmAppSpec;
 #define PM_RLIMITS_MAX 16
 
 /* The bounding set of the unprivileged profile, as CapabilityBoundingSet=
- * takes it: what a container runtime grants by default, less CAP_MKNOD. */
+ * takes it: what a container runtime grants by default, less CAP_MKNOD and
+ * CAP_SYS_CHROOT (the app's root is a chroot: agent/view.h). */
 #define PM_UNPRIVILEGED_CAPS                                                                                   \
         "CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_FSETID CAP_KILL CAP_SETGID CAP_SETUID CAP_SETPCAP "         \
-        "CAP_NET_BIND_SERVICE CAP_NET_RAW CAP_SYS_CHROOT CAP_AUDIT_WRITE CAP_SETFCAP"
+        "CAP_NET_BIND_SERVICE CAP_NET_RAW CAP_AUDIT_WRITE CAP_SETFCAP"
 
 /* Checks every field. On failure returns -EINVAL and a message naming the
  * field and what is wrong with it. */

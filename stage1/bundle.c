@@ -527,8 +527,12 @@ static const char *const capability_names[] = {
 };
 /* clang-format on */
 
-/* Whether s is in the bounding set of the unprivileged profile (spec.h). */
+/* Whether s is in the bounding set of the unprivileged profile (spec.h), or
+ * is CAP_SYS_CHROOT: an unprivileged app may hold that one too, and then
+ * gets a mount namespace of its own instead of the app view. */
 static bool unprivileged_capability(const char *s) {
+        if (streq(s, "CAP_SYS_CHROOT"))
+                return true;
         size_t n = strlen(s);
         for (const char *w = PM_UNPRIVILEGED_CAPS; *w; w += strcspn(w, " "), w += *w == ' ')
                 if (strncmp(w, s, n) == 0 && (w[n] == ' ' || w[n] == '\0'))

@@ -15,7 +15,7 @@ from conftest import REPO, wait_for
 
 # CAP_* numbers of the unprivileged profile's bounding set.
 UNPRIVILEGED_CAPS = {"CHOWN": 0, "DAC_OVERRIDE": 1, "FOWNER": 3, "FSETID": 4, "KILL": 5, "SETGID": 6,
-                     "SETUID": 7, "SETPCAP": 8, "NET_BIND_SERVICE": 10, "NET_RAW": 13, "SYS_CHROOT": 18,
+                     "SETUID": 7, "SETPCAP": 8, "NET_BIND_SERVICE": 10, "NET_RAW": 13,
                      "AUDIT_WRITE": 29, "SETFCAP": 31}
 CAP_MKNOD, CAP_SYS_ADMIN, CAP_SYS_RAWIO, CAP_NET_ADMIN = 27, 21, 17, 12
 

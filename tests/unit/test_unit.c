@@ -474,7 +474,14 @@ static void test_render_hides_agent_files_from_apps_in_the_pod_root(void **state
 
         test_spec_init(&t, argv, 2, NULL, 0);
         text = render_ok(&t.spec);
+        /* Unprivileged: systemd's own socket and unit directories too. */
+        assert_non_null(strstr(text, "\nInaccessiblePaths=-/run/podmutator -/run/podmutatord -/run/systemd/private\n"
+                                     "ReadOnlyPaths=-/run/systemd -/etc/systemd\n"));
+        free(text);
+        t.spec.profile = PODMUTATOR__V1__PROFILE__PROFILE_PRIVILEGED;
+        text = render_ok(&t.spec);
         assert_non_null(strstr(text, "\nInaccessiblePaths=-/run/podmutator -/run/podmutatord\n"));
+        assert_null(strstr(text, "ReadOnlyPaths="));
 }
 
 static void test_render_minimal_spec_uses_defaults(void **state) {
@@ -753,6 +760,83 @@ static void test_render_unprivileged_profile_by_default(void **state) {
         assert_lacks(text, "AmbientCapabilities=");
 }
 
+static char *render_with_view(const PmAppSpec *spec) {
+        PmUnitPaths paths = test_paths;
+        char *text = NULL;
+
+        paths.view_root = "/run/podmutator-view/root";
+        assert_int_equal(pm_unit_render(spec, TEST_ID, &paths, &text), 0);
+        assert_non_null(text);
+        return text;
+}
+
+/* With a view, a default app is chrooted into it and systemd builds no
+ * namespace: none of the settings that would make one are there. */
+static void test_render_unprivileged_app_goes_into_the_view(void **state) {
+        char *argv[] = { (char *) "/bin/app" };
+        TestSpec t;
+        _cleanup_free_ char *text = NULL;
+
+        test_spec_init(&t, argv, 1, NULL, 0);
+        text = render_with_view(&t.spec);
+        assert_has(text, "\nRootDirectory=/run/podmutator-view/root\nMountAPIVFS=no\n");
+        assert_has(text, "\nCapabilityBoundingSet=" PM_UNPRIVILEGED_CAPS "\n");
+        assert_has(text, "\nNoNewPrivileges=yes\n");
+        assert_lacks(text, "SYS_CHROOT");
+        assert_lacks(text, "InaccessiblePaths=");
+        assert_lacks(text, "Private");
+        assert_lacks(text, "Protect");
+}
+
+/* Whatever could leave the chroot, and whatever has a root of its own,
+ * gets systemd's namespace instead. */
+static void test_render_view_only_for_those_that_cannot_leave_it(void **state) {
+        char *argv[] = { (char *) "/bin/app" };
+        char *chroot_caps[] = { (char *) "CAP_CHOWN", (char *) "sys_chroot" };
+        char *admin_caps[] = { (char *) "CAP_SYS_ADMIN" };
+        char *mknod_caps[] = { (char *) "CAP_MKNOD", (char *) "CAP_KILL" };
+        TestSpec t;
+        char *text;
+
+        test_spec_init(&t, argv, 1, NULL, 0);
+        t.spec.capabilities = chroot_caps;
+        t.spec.n_capabilities = 2;
+        text = render_with_view(&t.spec);
+        assert_lacks(text, "RootDirectory=");
+        assert_has(text, "\nInaccessiblePaths=-/run/podmutator -/run/podmutatord -/run/systemd/private\n");
+        assert_has(text, "\nPrivateDevices=yes\n");
+        free(text);
+
+        t.spec.capabilities = admin_caps;
+        t.spec.n_capabilities = 1;
+        text = render_with_view(&t.spec);
+        assert_lacks(text, "RootDirectory=");
+        free(text);
+
+        /* In the view, raw devices stay out of reach whatever the set says. */
+        t.spec.capabilities = mknod_caps;
+        t.spec.n_capabilities = 2;
+        text = render_with_view(&t.spec);
+        assert_has(text, "\nRootDirectory=/run/podmutator-view/root\n");
+        assert_has(text, "\nCapabilityBoundingSet=~CAP_MKNOD CAP_SYS_RAWIO\n");
+        free(text);
+
+        test_spec_init(&t, argv, 1, NULL, 0);
+        t.spec.profile = PODMUTATOR__V1__PROFILE__PROFILE_PRIVILEGED;
+        text = render_with_view(&t.spec);
+        assert_lacks(text, "RootDirectory=");
+        assert_has(text, "\nInaccessiblePaths=");
+        free(text);
+
+        t.spec.profile = PODMUTATOR__V1__PROFILE__PROFILE_UNPRIVILEGED;
+        t.spec.rootfs = (char *) "/srv/rootfs";
+        text = render_with_view(&t.spec);
+        assert_has(text, "\nRootDirectory=/srv/rootfs\n");
+        assert_lacks(text, "MountAPIVFS=");
+        assert_has(text, "\nPrivateDevices=yes\n");
+        free(text);
+}
+
 static void test_render_privileged_profile_restricts_nothing(void **state) {
         char *argv[] = { (char *) "/bin/app" };
         TestSpec t;
@@ -971,6 +1055,8 @@ int main(void) {
                 cmocka_unit_test(test_unit_id_from_path_reads_systemd_object_path),
                 cmocka_unit_test(test_unit_id_from_path_rejects_other_paths),
                 cmocka_unit_test(test_render_unprivileged_profile_by_default),
+                cmocka_unit_test(test_render_unprivileged_app_goes_into_the_view),
+                cmocka_unit_test(test_render_view_only_for_those_that_cannot_leave_it),
                 cmocka_unit_test(test_render_privileged_profile_restricts_nothing),
                 cmocka_unit_test(test_render_capabilities_replace_the_profiles_set),
                 cmocka_unit_test(test_render_maps_resources),
