@@ -9,13 +9,15 @@
  * The agent makes an app's two listening sockets and hands them over in a
  * datagram "add <id>" on <state>/logd.sock; "remove <id>" lets them go. At
  * start the daemon makes the sockets of every app the agent has a record of,
- * and takes back from systemd's fd store the connections of a previous run,
- * so that its own restart loses no stream either. */
+ * and takes back from the log keeper (logkeep.h), which holds a copy of each
+ * stream, the connections of a previous run: its own restart loses no
+ * stream either. */
 #include "logd.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@
 #include "hashmap.h"
 #include "log.h"
 #include "logfile.h"
+#include "logkeep.h"
 #include "records.h"
 #include "spec.h"
 #include "unit.h"
@@ -47,7 +50,7 @@ typedef struct LogConn {
         LogApp *app;
         PmLogStream stream;
         uv_pipe_t pipe;
-        char fdname[96]; /* its name in systemd's fd store */
+        char fdname[PM_LOGKEEP_NAME_MAX + 1]; /* its name at the keeper */
         char *buf;
         size_t len;
         struct LogConn *next;
@@ -73,9 +76,28 @@ typedef struct Logd {
         int control_fd;
         uint64_t conn_seq;
         uv_signal_t sig_term;
+        int keeper_fd;           /* -1: no keeper now */
+        uv_poll_t keeper_poll;   /* its end, while connected */
+        uv_timer_t keeper_retry; /* reconnects while it is down */
 } Logd;
 
 static Logd logd;
+
+/* ---- the keeper ------------------------------------------------------------- */
+
+static void keeper_lost(void);
+
+static void keeper_keep(LogConn *c) {
+        uv_os_fd_t fd;
+        if (logd.keeper_fd >= 0 && uv_fileno((uv_handle_t *) &c->pipe, &fd) >= 0 &&
+            pm_logkeep_keep(logd.keeper_fd, c->fdname, fd) < 0)
+                keeper_lost();
+}
+
+static void keeper_drop(const char *name) {
+        if (logd.keeper_fd >= 0 && pm_logkeep_drop(logd.keeper_fd, name) < 0)
+                keeper_lost();
+}
 
 /* ---- the journal ---------------------------------------------------------- */
 
@@ -146,9 +168,7 @@ static void conn_close(LogConn *c) {
                         break;
                 }
         a->n_conns--;
-        char msg[128];
-        snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", c->fdname);
-        (void) sd_notify(0, msg);
+        keeper_drop(c->fdname);
         uv_close((uv_handle_t *) &c->pipe, on_conn_closed);
 }
 
@@ -200,8 +220,8 @@ static LogConn *conn_new(LogApp *a, PmLogStream stream) {
         return c;
 }
 
-/* Reads c from now on. A new connection goes into systemd's fd store, so
- * that a restarted daemon goes on reading it; one from there keeps its name. */
+/* Reads c from now on. A new connection goes to the keeper, so that a
+ * restarted daemon goes on reading it; one from there keeps its name. */
 static int conn_start(LogConn *c, const char *stored_name) {
         LogApp *a = c->app;
         if (stored_name)
@@ -212,12 +232,8 @@ static int conn_start(LogConn *c, const char *stored_name) {
         int r = uv_read_start((uv_stream_t *) &c->pipe, on_alloc, on_read);
         if (r < 0)
                 return r;
-        uv_os_fd_t fd;
-        if (!stored_name && uv_fileno((uv_handle_t *) &c->pipe, &fd) >= 0) {
-                char msg[160];
-                snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", c->fdname);
-                (void) sd_pid_notify_with_fds(0, false, msg, &fd, 1);
-        }
+        if (!stored_name)
+                keeper_keep(c);
         return 0;
 }
 
@@ -450,34 +466,98 @@ static void add_recorded_apps(void) {
         closedir(d);
 }
 
-/* The streams a previous run kept in systemd's fd store: "<id>.<out|err>.<n>". */
-static void take_stored_streams(void) {
-        char **names = NULL;
-        int n = sd_listen_fds_with_names(true, &names);
-        for (int i = 0; i < n; i++) {
-                int fd = SD_LISTEN_FDS_START + i;
-                const char *name = names ? names[i] : "";
-                char id[PM_APP_ID_LEN + 1];
-                unsigned long long seq = 0;
-                char kind[4] = "";
-                LogApp *a = NULL;
-                if (sscanf(name, "%32[0-9a-f].%3[a-z].%llu", id, kind, &seq) == 3)
-                        a = pm_hashmap_get(&logd.apps, id);
-                LogConn *c = a ? conn_new(a, streq(kind, "err") ? PM_LOG_STDERR : PM_LOG_STDOUT) : NULL;
-                if (c && uv_pipe_open(&c->pipe, fd) >= 0 && conn_start(c, name) >= 0) {
-                        if (seq > logd.conn_seq)
-                                logd.conn_seq = seq;
-                } else {
-                        char msg[160];
-                        snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", name);
-                        (void) sd_notify(0, msg);
-                        if (c)
-                                conn_close(c);
-                        else
-                                close(fd);
-                }
+/* A stream a previous run gave the keeper: "<id>.<out|err>.<n>". */
+static void take_kept_stream(const char *name, int fd, void *userdata) {
+        char id[PM_APP_ID_LEN + 1];
+        unsigned long long seq = 0;
+        char kind[4] = "";
+        LogApp *a = NULL;
+        if (sscanf(name, "%32[0-9a-f].%3[a-z].%llu", id, kind, &seq) == 3)
+                a = pm_hashmap_get(&logd.apps, id);
+        LogConn *c = a ? conn_new(a, streq(kind, "err") ? PM_LOG_STDERR : PM_LOG_STDOUT) : NULL;
+        if (c && uv_pipe_open(&c->pipe, fd) >= 0 && conn_start(c, name) >= 0) {
+                if (seq > logd.conn_seq)
+                        logd.conn_seq = seq;
+                return;
         }
-        strv_freep(&names);
+        /* Its app is gone: the keeper lets it go too. */
+        keeper_drop(name);
+        if (c)
+                conn_close(c);
+        else
+                close(fd);
+}
+
+static void keep_conns_of(void *value, void *userdata) {
+        for (LogConn *c = ((LogApp *) value)->conns; c && logd.keeper_fd >= 0; c = c->next)
+                keeper_keep(c);
+}
+
+static void on_keeper_event(uv_poll_t *h, int status, int events) {
+        /* It never speaks unasked: anything here is its end. */
+        keeper_lost();
+}
+
+static void keeper_watch(void) {
+        uv_poll_init(logd.loop, &logd.keeper_poll, logd.keeper_fd);
+        /* libuv made it non-blocking; its sends wait (2 s at most) instead,
+         * the keeper being a local process that only stores what it gets. */
+        int flags = fcntl(logd.keeper_fd, F_GETFL);
+        if (flags >= 0)
+                (void) fcntl(logd.keeper_fd, F_SETFL, flags & ~O_NONBLOCK);
+        uv_poll_start(&logd.keeper_poll, UV_READABLE | UV_DISCONNECT, on_keeper_event);
+}
+
+/* A new keeper holds nothing: it gets a copy of every stream read now. */
+static void on_keeper_retry(uv_timer_t *t) {
+        int fd = pm_logkeep_connect(logd.state_dir);
+        if (fd < 0)
+                return;
+        uv_timer_stop(&logd.keeper_retry);
+        logd.keeper_fd = fd;
+        keeper_watch();
+        pm_hashmap_foreach(&logd.apps, keep_conns_of, NULL);
+        if (logd.keeper_fd >= 0)
+                pm_log_info("log keeper back: it holds the open streams again");
+}
+
+static void on_keeper_poll_closed(uv_handle_t *h) {
+        /* Closed only now, so that no new socket can take its number first. */
+        close((int) (intptr_t) h->data);
+}
+
+static void keeper_lost(void) {
+        if (logd.keeper_fd < 0)
+                return;
+        pm_log_warning("log keeper gone: a restart of this daemon now would cut the apps' streams");
+        logd.keeper_poll.data = (void *) (intptr_t) logd.keeper_fd;
+        uv_close((uv_handle_t *) &logd.keeper_poll, on_keeper_poll_closed);
+        logd.keeper_fd = -1;
+        uv_timer_start(&logd.keeper_retry, on_keeper_retry, 200, 200);
+}
+
+/* At start: the keeper is ordered before this daemon, but give it a moment
+ * (bounded) before going on without the streams of a previous run. */
+static void keeper_start(void) {
+        uv_timer_init(logd.loop, &logd.keeper_retry);
+        int fd = -ENOENT;
+        for (int i = 0; i < 20 && fd < 0; i++) {
+                fd = pm_logkeep_connect(logd.state_dir);
+                if (fd < 0)
+                        usleep(100 * 1000);
+        }
+        if (fd < 0) {
+                pm_log_warning("no log keeper: %s", strerror(-fd));
+                uv_timer_start(&logd.keeper_retry, on_keeper_retry, 200, 200);
+                return;
+        }
+        logd.keeper_fd = fd;
+        keeper_watch();
+        int n = pm_logkeep_give(fd, take_kept_stream, NULL);
+        if (n < 0) {
+                pm_log_warning("cannot take the kept streams back: %s", strerror(-n));
+                keeper_lost();
+        }
 }
 
 static void close_handle(uv_handle_t *h, void *arg) {
@@ -493,7 +573,7 @@ static void on_stop(uv_signal_t *h, int signum) {
 int pm_logd_main(const char *state_dir) {
         uv_loop_t loop;
         uv_loop_init(&loop);
-        logd = (Logd){ .loop = &loop, .state_dir = state_dir, .control_fd = -1 };
+        logd = (Logd){ .loop = &loop, .state_dir = state_dir, .control_fd = -1, .keeper_fd = -1 };
         pm_hashmap_init(&logd.apps);
         _cleanup_free_ char *logs = NULL;
         if (asprintf(&logs, "%s/logs", state_dir) < 0)
@@ -509,13 +589,13 @@ int pm_logd_main(const char *state_dir) {
                 return r;
         }
         add_recorded_apps();
-        take_stored_streams();
+        keeper_start();
         uv_signal_init(&loop, &logd.sig_term);
         uv_signal_start(&logd.sig_term, on_stop, SIGTERM);
         sd_notifyf(0, "READY=1\nSTATUS=keeping the logs of %zu apps", pm_hashmap_size(&logd.apps));
         uv_run(&loop, UV_RUN_DEFAULT);
-        /* Stopping: the streams stay in systemd's fd store for the next run,
-         * so their handles are closed here without telling it. */
+        /* Stopping: the streams stay with the keeper for the next run, so
+         * their handles are closed here without telling it. */
         uv_walk(&loop, close_handle, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);

@@ -10,6 +10,7 @@
 #include "events.h"
 #include "log.h"
 #include "logd.h"
+#include "logkeep.h"
 #include "logs.h"
 #include "manager.h"
 #include "ops.h"
@@ -30,6 +31,7 @@ static void usage(void) {
                "  --unit-dir DIR     where app units are written (default /run/systemd/system)\n"
 
                "  --logd             be the pod's log daemon instead (pm-logd.service)\n"
+               "  --logkeep          be the pod's log keeper instead (pm-logkeep.service)\n"
                "  --debug            log debug messages\n");
 }
 
@@ -163,12 +165,13 @@ int main(int argc, char **argv) {
                 { "unit-dir", required_argument, NULL, 'u' },
                 { "debug", no_argument, NULL, 'D' },
                 { "logd", no_argument, NULL, 'L' },
+                { "logkeep", no_argument, NULL, 'K' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         const char *pod_name = "pod", *socket_path = PM_POD_CONTROL_SOCKET, *state_dir = PM_POD_STATE_DIR;
         const char *unit_dir = "/run/systemd/system";
-        bool logd = false;
+        bool logd = false, logkeep = false;
         int c;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {
@@ -178,11 +181,14 @@ int main(int argc, char **argv) {
                 case 'u': unit_dir = optarg; break;
                 case 'D': pm_log_set_debug(true); break;
                 case 'L': logd = true; break;
+                case 'K': logkeep = true; break;
                 case 'h': usage(); return EXIT_SUCCESS;
                 default: return 2;
                 }
         }
         pm_log_set_prefix_levels(getenv("JOURNAL_STREAM") != NULL);
+        if (logkeep)
+                return pm_logkeep_main(state_dir) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         if (logd)
                 return pm_logd_main(state_dir) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 

@@ -97,3 +97,9 @@ void *pm_hashmap_remove(PmHashmap *m, const char *key) {
         m->size--;
         return v;
 }
+
+void pm_hashmap_foreach(const PmHashmap *m, void (*fn)(void *value, void *userdata), void *userdata) {
+        for (size_t i = 0; i < m->n_buckets; i++)
+                for (PmHashEntry *e = m->buckets[i]; e; e = e->next)
+                        fn(e->value, userdata);
+}

@@ -21,3 +21,5 @@ void *pm_hashmap_get(const PmHashmap *m, const char *key);
 /* Returns the removed value, NULL if key was absent. */
 void *pm_hashmap_remove(PmHashmap *m, const char *key);
 static inline size_t pm_hashmap_size(const PmHashmap *m) { return m->size; }
+/* Calls fn on every value, in no order. fn must not change the map. */
+void pm_hashmap_foreach(const PmHashmap *m, void (*fn)(void *value, void *userdata), void *userdata);

@@ -16,6 +16,7 @@
 #define PM_POD_TARGET "pm-pod.target"
 #define PM_POD_AGENT_UNIT "podmutator.service"
 #define PM_POD_LOGD_UNIT "pm-logd.service"     /* the agent binary, run with --logd */
+#define PM_POD_LOGKEEP_UNIT "pm-logkeep.service" /* the agent binary, run with --logkeep */
 #define PM_POD_LOG_DIR "/var/log"               /* <namespace>/<name>.log */
 
 #define PM_CONTROL_SOCKET_NAME "control.sock"

@@ -108,7 +108,7 @@ int pm_unit_pod_target(const char *name, char **ret) {
                      "# Written by pm-stage1. The default target of pod %s.\n"
                      "[Unit]\n"
                      "Description=PodMutator pod %s\n"
-                     "Wants=" PM_POD_AGENT_UNIT " " PM_POD_LOGD_UNIT
+                     "Wants=" PM_POD_AGENT_UNIT " " PM_POD_LOGD_UNIT " " PM_POD_LOGKEEP_UNIT
                      " systemd-journald.socket systemd-journald.service\n"
                      "AllowIsolate=yes\n",
                      name, name) < 0)
@@ -207,15 +207,25 @@ int pm_unit_agent_service(const char *name, char *const *env, char **ret) {
 }
 
 int pm_unit_logd_service(const char *name, char *const *env, char **ret) {
-        /* The fd store keeps the apps' open streams across a restart of the
-         * daemon. */
+        /* After the keeper, which holds the apps' open streams across a
+         * restart of the daemon. */
         static const PodDaemon d = {
                 .what = "log daemon (apps' stdout and stderr)",
                 .description = "PodMutator log daemon",
-                .after = "systemd-journald.socket",
+                .after = "systemd-journald.socket " PM_POD_LOGKEEP_UNIT,
                 .args = "--logd",
-                .service = "FileDescriptorStoreMax=8192\n"
-                           "LimitNOFILE=65536\n",
+                .service = "LimitNOFILE=65536\n",
+        };
+        return pod_daemon_service(&d, name, env, ret);
+}
+
+int pm_unit_logkeep_service(const char *name, char *const *env, char **ret) {
+        static const PodDaemon d = {
+                .what = "log keeper (a copy of each app stream: agent/logkeep.h)",
+                .description = "PodMutator log keeper",
+                .after = "systemd-journald.socket",
+                .args = "--logkeep",
+                .service = "LimitNOFILE=65536\n",
         };
         return pod_daemon_service(&d, name, env, ret);
 }
@@ -305,7 +315,7 @@ static int write_etc(const char *root, const char *name, char **ret_error) {
 }
 
 static int write_units(int rootfd, const char *root, const char *name, char *const *env, char **ret_error) {
-        _cleanup_free_ char *target = NULL, *service = NULL, *logd = NULL;
+        _cleanup_free_ char *target = NULL, *service = NULL, *logd = NULL, *logkeep = NULL;
         int r;
 
         r = pm_unit_pod_target(name, &target);
@@ -325,6 +335,12 @@ static int write_units(int rootfd, const char *root, const char *name, char *con
         if (r < 0)
                 return pm_errorf(ret_error, r, "cannot make " PM_POD_LOGD_UNIT ": %m");
         r = write_text(root, "etc/systemd/system/" PM_POD_LOGD_UNIT, logd, 0644, ret_error);
+        if (r < 0)
+                return r;
+        r = pm_unit_logkeep_service(name, env, &logkeep);
+        if (r < 0)
+                return pm_errorf(ret_error, r, "cannot make " PM_POD_LOGKEEP_UNIT ": %m");
+        r = write_text(root, "etc/systemd/system/" PM_POD_LOGKEEP_UNIT, logkeep, 0644, ret_error);
         if (r < 0)
                 return r;
 

@@ -27,6 +27,7 @@ int pm_unit_pod_target(const char *name, char **ret);
 int pm_unit_agent_service(const char *name, char *const *env, char **ret);
 /* pm-logd.service: the agent binary as the pod's log daemon. */
 int pm_unit_logd_service(const char *name, char *const *env, char **ret);
+int pm_unit_logkeep_service(const char *name, char *const *env, char **ret);
 
 /* One Environment= value for a unit file: "KEY=VALUE" in double quotes,
  * with '\\' and '"' escaped, '%' doubled (specifiers), control characters

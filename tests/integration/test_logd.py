@@ -1,6 +1,7 @@
 """The pod's log daemon (pm-logd.service) against real pods: an app's output
-streams survive the daemon's own restart (systemd's fd store keeps them),
-and an app injected while the daemon is down is refused cleanly."""
+streams survive the daemon's own restart (the log keeper, pm-logkeep.service,
+holds a copy of each), and the keeper's, and an app injected while the
+daemon is down is refused cleanly."""
 
 
 from conftest import REPO, wait_for
@@ -23,6 +24,39 @@ def test_streams_survive_a_restart_of_the_log_daemon(pod):
     assert seen == list(range(seen[0], seen[-1] + 1)), [x for x in seen if x not in range(seen[0], seen[-1] + 1)]
     assert seen[0] == 0
     assert pod.status("ticker")["state"] == "running"
+
+
+def main_pid(pod, unit):
+    return int(pod.nsenter("systemctl", "show", "-p", "MainPID", "--value", unit).stdout.strip())
+
+
+def kill_and_wait(pod, unit):
+    """SIGKILL to unit's main process (by PID), then its restart."""
+    old = main_pid(pod, unit)
+    pod.nsenter("kill", "-9", str(old))
+    wait_for(lambda: main_pid(pod, unit) not in (0, old) and
+             pod.nsenter("systemctl", "is-active", unit, check=False).stdout.strip() == "active",
+             timeout=15, what=f"{unit} back")
+
+
+def test_streams_survive_the_keeper_dying_then_the_daemon(pod):
+    """The keeper gets a copy of every open stream again when it comes back,
+    so the daemon's restart after it loses nothing either."""
+    pod.run("ticker", "/bin/sh", "-c", "i=0; while true; do echo n $i; i=$((i+1)); sleep 0.05; done")
+    wait_for(lambda: len(counted_lines(pod.pmctl("logs", "ticker").stdout)) >= 10, what="the first lines")
+    kill_and_wait(pod, "pm-logkeep.service")
+    # The daemon notices, and hands the new keeper its streams.
+    wait_for(lambda: "log keeper back" in pod.nsenter("journalctl", "-u", "pm-logd.service", "--no-pager").stdout,
+             timeout=15, what="the daemon to reach the new keeper")
+    kill_and_wait(pod, "pm-logd.service")
+    seen = wait_for(lambda: (n := counted_lines(pod.pmctl("logs", "ticker").stdout)) and n[-1] > n[0] + 80 and n,
+                    timeout=20, what="lines written after both restarts")
+    assert seen == list(range(seen[0], seen[-1] + 1)), [x for x in seen if x not in range(seen[0], seen[-1] + 1)]
+    assert seen[0] == 0
+    # And systemd's own fd store, whose every new fd costs PID 1 a compare
+    # with each it holds, is not used.
+    assert pod.nsenter("systemctl", "show", "-p", "NFileDescriptorStore", "--value",
+                       "pm-logd.service").stdout.strip() == "0"
 
 
 def test_inject_while_the_log_daemon_is_down_is_refused_and_changes_nothing(pod):
