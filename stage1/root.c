@@ -314,33 +314,33 @@ static int write_etc(const char *root, const char *name, char **ret_error) {
         return 0;
 }
 
+/* A unit of the pod's, as make returned it, into etc/systemd/system. */
+static int put_unit(const char *root, const char *unit, int r, const char *text, char **ret_error) {
+        _cleanup_free_ char *path = NULL;
+        if (r < 0)
+                return pm_errorf(ret_error, r, "cannot make %s: %m", unit);
+        if (asprintf(&path, "etc/systemd/system/%s", unit) < 0)
+                return -ENOMEM;
+        return write_text(root, path, text, 0644, ret_error);
+}
+
 static int write_units(int rootfd, const char *root, const char *name, char *const *env, char **ret_error) {
-        _cleanup_free_ char *target = NULL, *service = NULL, *logd = NULL, *logkeep = NULL;
-        int r;
-
-        r = pm_unit_pod_target(name, &target);
-        if (r < 0)
-                return pm_errorf(ret_error, r, "cannot make " PM_POD_TARGET ": %m");
-        r = pm_unit_agent_service(name, env, &service);
-        if (r < 0)
-                return pm_errorf(ret_error, r, "cannot make " PM_POD_AGENT_UNIT ": %m");
-
-        r = write_text(root, "etc/systemd/system/" PM_POD_TARGET, target, 0644, ret_error);
-        if (r < 0)
-                return r;
-        r = write_text(root, "etc/systemd/system/" PM_POD_AGENT_UNIT, service, 0644, ret_error);
-        if (r < 0)
-                return r;
-        r = pm_unit_logd_service(name, env, &logd);
-        if (r < 0)
-                return pm_errorf(ret_error, r, "cannot make " PM_POD_LOGD_UNIT ": %m");
-        r = write_text(root, "etc/systemd/system/" PM_POD_LOGD_UNIT, logd, 0644, ret_error);
-        if (r < 0)
-                return r;
-        r = pm_unit_logkeep_service(name, env, &logkeep);
-        if (r < 0)
-                return pm_errorf(ret_error, r, "cannot make " PM_POD_LOGKEEP_UNIT ": %m");
-        r = write_text(root, "etc/systemd/system/" PM_POD_LOGKEEP_UNIT, logkeep, 0644, ret_error);
+        static const struct {
+                const char *unit;
+                int (*make)(const char *name, char *const *env, char **ret);
+        } daemons[] = {
+                { PM_POD_AGENT_UNIT, pm_unit_agent_service },
+                { PM_POD_LOGD_UNIT, pm_unit_logd_service },
+                { PM_POD_LOGKEEP_UNIT, pm_unit_logkeep_service },
+        };
+        _cleanup_free_ char *target = NULL;
+        int r = pm_unit_pod_target(name, &target);
+        r = put_unit(root, PM_POD_TARGET, r, target, ret_error);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(daemons); i++) {
+                _cleanup_free_ char *text = NULL;
+                r = daemons[i].make(name, env, &text);
+                r = put_unit(root, daemons[i].unit, r, text, ret_error);
+        }
         if (r < 0)
                 return r;
 
