@@ -22,6 +22,7 @@ typedef struct Op {
         bool timer_armed;
         bool remove_after;
         bool pausing; /* a pause (not a resume) */
+        int64_t requested_at; /* a start: when it was asked of systemd */
 } Op;
 
 bool pm_app_is_active(const App *a) {
@@ -77,6 +78,17 @@ static void describe_start_failure(const App *a, const char *result, char *buf, 
         snprintf(buf, size, "app %s did not start: systemd job %s", a->id, result);
 }
 
+/* Whether this start's process ran and has already ended. systemd fails
+ * the start job of an app that ends before it has seen its execve succeed
+ * (a command that kills itself at once); but the app did start, and only a
+ * status of 200-243 means systemd could not set it up. systemd sends the
+ * unit's changes before JobRemoved, so the exit is known here. */
+static bool ran_and_ended(const App *a, int64_t since) {
+        const AppExit *e = &a->exit;
+        bool setup_failed = e->code == CLD_EXITED && e->status >= 200 && e->status <= 243;
+        return e->known && !setup_failed && a->exec_started_at >= since && e->finished_at >= a->exec_started_at;
+}
+
 static void on_started(Manager *m, int r, const char *result, const char *error, void *userdata) {
         Op *op = userdata;
         op->app->jobs_in_flight--;
@@ -86,7 +98,7 @@ static void on_started(Manager *m, int r, const char *result, const char *error,
                 op_finish(op, FAILED_PRECONDITION, msg);
                 return;
         }
-        if (!streq(result, "done")) {
+        if (!streq(result, "done") && !ran_and_ended(op->app, op->requested_at)) {
                 char msg[256];
                 describe_start_failure(op->app, result, msg, sizeof(msg));
                 op_finish(op, FAILED_PRECONDITION, msg);
@@ -101,6 +113,7 @@ void pm_op_start(Manager *m, App *a, OpDone done, void *userdata) {
                 return;
         /* An app kept "active (exited)" runs again only through a restart. */
         a->jobs_in_flight++;
+        op->requested_at = pm_now_realtime_ns();
         int r = pm_systemd_unit_job(m, a->active == UNIT_EXITED ? "RestartUnit" : "StartUnit", a->unit, on_started,
                                     op);
         if (r < 0) {

@@ -114,6 +114,16 @@ def test_death_by_signal_reports_128_plus_n(pod):
     assert (st["exit_code"], st["reason"], st["signal"]) == (137, "Signaled", "KILL")
 
 
+def test_an_app_that_ends_at_once_has_started(pod):
+    """systemd may see such an app's end before its execve: the start still
+    succeeds, and the exit is the app's own, not a failure to start."""
+    for i in range(10):
+        pod.run(f"brief-{i}", "/bin/sh", "-c", "kill -KILL $$" if i % 2 else "exit 3")
+    for i in range(10):
+        st = pod.wait_state(f"brief-{i}", "exited")
+        assert st["exit_code"] == (137 if i % 2 else 3), st
+
+
 def test_stop_one_app_while_another_keeps_running(pod):
     pod.run("a", *SLEEPER)
     pod.run("b", *SLEEPER)
