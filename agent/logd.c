@@ -78,6 +78,7 @@ typedef struct Logd {
         uv_signal_t sig_term;
         int keeper_fd;           /* -1: no keeper now */
         uv_poll_t keeper_poll;   /* its end, while connected */
+        bool keeper_poll_closing;
         uv_timer_t keeper_retry; /* reconnects while it is down */
 } Logd;
 
@@ -95,7 +96,8 @@ static void keeper_keep(LogConn *c) {
 }
 
 static void keeper_drop(const char *name) {
-        if (logd.keeper_fd >= 0 && pm_logkeep_drop(logd.keeper_fd, name) < 0)
+        /* A stream that never got its name was never kept. */
+        if (logd.keeper_fd >= 0 && name[0] && pm_logkeep_drop(logd.keeper_fd, name) < 0)
                 keeper_lost();
 }
 
@@ -466,8 +468,28 @@ static void add_recorded_apps(void) {
         closedir(d);
 }
 
-/* A stream a previous run gave the keeper: "<id>.<out|err>.<n>". */
+/* A stream a previous run gave the keeper: "<id>.<out|err>.<n>". One whose
+ * app is gone goes into *stale, for the keeper to drop once it has given
+ * everything (it does not read while it gives). */
+typedef struct StaleNames {
+        char **v;
+        size_t n;
+} StaleNames;
+
+static void stale_add(StaleNames *s, const char *name) {
+        char **v = realloc(s->v, (s->n + 1) * sizeof(char *));
+        char *copy = v ? strdup(name) : NULL;
+        if (v)
+                s->v = v;
+        if (!copy) {
+                pm_log_warning("stream %s: kept on, out of memory", name);
+                return;
+        }
+        s->v[s->n++] = copy;
+}
+
 static void take_kept_stream(const char *name, int fd, void *userdata) {
+        StaleNames *stale = userdata;
         char id[PM_APP_ID_LEN + 1];
         unsigned long long seq = 0;
         char kind[4] = "";
@@ -475,16 +497,18 @@ static void take_kept_stream(const char *name, int fd, void *userdata) {
         if (sscanf(name, "%32[0-9a-f].%3[a-z].%llu", id, kind, &seq) == 3)
                 a = pm_hashmap_get(&logd.apps, id);
         LogConn *c = a ? conn_new(a, streq(kind, "err") ? PM_LOG_STDERR : PM_LOG_STDOUT) : NULL;
-        if (c && uv_pipe_open(&c->pipe, fd) >= 0 && conn_start(c, name) >= 0) {
+        bool opened = c && uv_pipe_open(&c->pipe, fd) >= 0;
+        if (opened && conn_start(c, name) >= 0) {
                 if (seq > logd.conn_seq)
                         logd.conn_seq = seq;
                 return;
         }
-        /* Its app is gone: the keeper lets it go too. */
-        keeper_drop(name);
-        if (c)
+        stale_add(stale, name);
+        if (c) {
+                c->fdname[0] = '\0'; /* dropped with the others, below */
                 conn_close(c);
-        else
+        }
+        if (!opened)
                 close(fd);
 }
 
@@ -510,6 +534,8 @@ static void keeper_watch(void) {
 
 /* A new keeper holds nothing: it gets a copy of every stream read now. */
 static void on_keeper_retry(uv_timer_t *t) {
+        if (logd.keeper_poll_closing)
+                return; /* the last one's handle is not closed yet */
         int fd = pm_logkeep_connect(logd.state_dir);
         if (fd < 0)
                 return;
@@ -524,6 +550,7 @@ static void on_keeper_retry(uv_timer_t *t) {
 static void on_keeper_poll_closed(uv_handle_t *h) {
         /* Closed only now, so that no new socket can take its number first. */
         close((int) (intptr_t) h->data);
+        logd.keeper_poll_closing = false;
 }
 
 static void keeper_lost(void) {
@@ -531,6 +558,7 @@ static void keeper_lost(void) {
                 return;
         pm_log_warning("log keeper gone: a restart of this daemon now would cut the apps' streams");
         logd.keeper_poll.data = (void *) (intptr_t) logd.keeper_fd;
+        logd.keeper_poll_closing = true;
         uv_close((uv_handle_t *) &logd.keeper_poll, on_keeper_poll_closed);
         logd.keeper_fd = -1;
         uv_timer_start(&logd.keeper_retry, on_keeper_retry, 200, 200);
@@ -553,11 +581,17 @@ static void keeper_start(void) {
         }
         logd.keeper_fd = fd;
         keeper_watch();
-        int n = pm_logkeep_give(fd, take_kept_stream, NULL);
+        StaleNames stale = { 0 };
+        int n = pm_logkeep_give(fd, take_kept_stream, &stale);
         if (n < 0) {
                 pm_log_warning("cannot take the kept streams back: %s", strerror(-n));
                 keeper_lost();
         }
+        for (size_t i = 0; i < stale.n; i++) {
+                keeper_drop(stale.v[i]);
+                free(stale.v[i]);
+        }
+        free(stale.v);
 }
 
 static void close_handle(uv_handle_t *h, void *arg) {

@@ -59,6 +59,26 @@ def test_streams_survive_the_keeper_dying_then_the_daemon(pod):
                        "pm-logd.service").stdout.strip() == "0"
 
 
+def fd_count(pod, pid):
+    return len(pod.nsenter("ls", f"/proc/{pid}/fd").stdout.split())
+
+
+def test_the_keeper_lets_go_the_streams_of_an_app_removed_while_the_daemon_is_down(pod):
+    pod.run("gone", "/bin/sh", "-c", "while true; do echo x; sleep 0.1; done")
+    wait_for(lambda: "x\n" in pod.pmctl("logs", "gone").stdout, what="a line")
+    keeper = main_pid(pod, "pm-logkeep.service")
+    with_app = fd_count(pod, keeper)
+    pod.nsenter("systemctl", "stop", "pm-logd.service")
+    try:
+        pod.pmctl("rm", "-f", "gone")
+    finally:
+        pod.nsenter("systemctl", "start", "pm-logd.service")
+    # The restarted daemon finds no app for them, and has the keeper close
+    # both (stdout and stderr).
+    wait_for(lambda: fd_count(pod, keeper) == with_app - 2, what="the keeper to let the two streams go")
+    assert main_pid(pod, "pm-logkeep.service") == keeper
+
+
 def test_inject_while_the_log_daemon_is_down_is_refused_and_changes_nothing(pod):
     pod.nsenter("systemctl", "stop", "pm-logd.service")
     try:
