@@ -38,15 +38,11 @@ int pm_context_check_rootfs(Manager *m, const char *rootfs, char **ret_resolved,
         struct stat st;
         if (stat(resolved, &st) < 0 || !S_ISDIR(st.st_mode))
                 return pm_errorf(ret_error, -EINVAL, "rootfs: %s is not a directory", rootfs);
-        const char *guarded[] = { m->control_dir, m->state_dir, m->view_dir };
-        for (size_t i = 0; i < ELEMENTSOF(guarded); i++) {
-                size_t n = strlen(resolved), g = strlen(guarded[i]);
-                bool inside = strncmp(resolved, guarded[i], g) == 0 && (resolved[g] == '/' || resolved[g] == '\0');
-                bool above = !streq(resolved, "/") && strncmp(guarded[i], resolved, n) == 0 && guarded[i][n] == '/';
-                if (inside || above)
-                        return pm_errorf(ret_error, -EPERM, "rootfs: %s would expose the agent's %s", rootfs,
-                                    guarded[i]);
-        }
+        /* "/" is above them all, but stands for the pod's own root, where
+         * they are hidden from the app. */
+        const char *dir = streq(resolved, "/") ? NULL : exposed_dir(m, resolved);
+        if (dir)
+                return pm_errorf(ret_error, -EPERM, "rootfs: %s would expose the agent's %s", rootfs, dir);
         *ret_resolved = strdup(streq(resolved, "/") ? "" : resolved);
         return *ret_resolved ? 0 : -ENOMEM;
 }

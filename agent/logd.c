@@ -43,6 +43,7 @@
 #define READ_SIZE (64u * 1024u)
 #define BUF_SIZE (PM_LOG_CHUNK + READ_SIZE) /* a piece never spans more */
 #define CONNS_PER_APP_MAX 16                /* runs whose stream is still open */
+#define KEEPER_RETRY_MS 200                 /* while the log keeper is down */
 
 typedef struct LogApp LogApp;
 
@@ -561,7 +562,7 @@ static void keeper_lost(void) {
         logd.keeper_poll_closing = true;
         uv_close((uv_handle_t *) &logd.keeper_poll, on_keeper_poll_closed);
         logd.keeper_fd = -1;
-        uv_timer_start(&logd.keeper_retry, on_keeper_retry, 200, 200);
+        uv_timer_start(&logd.keeper_retry, on_keeper_retry, KEEPER_RETRY_MS, KEEPER_RETRY_MS);
 }
 
 /* At start: the keeper is ordered before this daemon, but give it a moment
@@ -576,7 +577,7 @@ static void keeper_start(void) {
         }
         if (fd < 0) {
                 pm_log_warning("no log keeper: %s", strerror(-fd));
-                uv_timer_start(&logd.keeper_retry, on_keeper_retry, 200, 200);
+                uv_timer_start(&logd.keeper_retry, on_keeper_retry, KEEPER_RETRY_MS, KEEPER_RETRY_MS);
                 return;
         }
         logd.keeper_fd = fd;

@@ -153,61 +153,52 @@ int pm_logkeep_give(int sock, void (*take)(const char *name, int fd, void *userd
 typedef struct Kept {
         char name[PM_LOGKEEP_NAME_MAX + 1];
         int fd;
-        struct Kept *prev, *next;
 } Kept;
 
-static struct {
-        PmHashmap by_name;
-        Kept *head;
-        size_t count;
-} kept;
+static PmHashmap kept; /* name -> Kept */
 
 static void kept_drop(const char *name) {
-        Kept *k = pm_hashmap_remove(&kept.by_name, name);
+        Kept *k = pm_hashmap_remove(&kept, name);
         if (!k)
                 return;
-        if (k->prev)
-                k->prev->next = k->next;
-        else
-                kept.head = k->next;
-        if (k->next)
-                k->next->prev = k->prev;
         close(k->fd);
         free(k);
-        kept.count--;
 }
 
 static void kept_put(const char *name, int fd) {
         kept_drop(name);
-        Kept *k = kept.count < PM_LOGKEEP_STREAMS_MAX ? calloc(1, sizeof(*k)) : NULL;
+        Kept *k = pm_hashmap_size(&kept) < PM_LOGKEEP_STREAMS_MAX ? calloc(1, sizeof(*k)) : NULL;
         if (!k) {
-                pm_log_warning("cannot keep stream %s: %zu kept already", name, kept.count);
+                pm_log_warning("cannot keep stream %s: %zu kept already", name, pm_hashmap_size(&kept));
                 close(fd);
                 return;
         }
         snprintf(k->name, sizeof(k->name), "%s", name);
         k->fd = fd;
-        if (pm_hashmap_put(&kept.by_name, k->name, k) < 0) {
+        if (pm_hashmap_put(&kept, k->name, k) < 0) {
                 close(fd);
                 free(k);
-                return;
         }
-        k->next = kept.head;
-        if (kept.head)
-                kept.head->prev = k;
-        kept.head = k;
-        kept.count++;
+}
+
+typedef struct Giving {
+        int client;
+        int r; /* the first failure; nothing more is sent after it */
+} Giving;
+
+static void give_one(void *value, void *userdata) {
+        const Kept *k = value;
+        Giving *g = userdata;
+        char text[MSG_MAX + 1];
+        snprintf(text, sizeof(text), "fd %s", k->name);
+        if (g->r >= 0)
+                g->r = send_msg(g->client, text, k->fd);
 }
 
 static int give_all(int client) {
-        char text[MSG_MAX + 1];
-        for (Kept *k = kept.head; k; k = k->next) {
-                snprintf(text, sizeof(text), "fd %s", k->name);
-                int r = send_msg(client, text, k->fd);
-                if (r < 0)
-                        return r;
-        }
-        return send_msg(client, "end", -1);
+        Giving g = { .client = client };
+        pm_hashmap_foreach(&kept, give_one, &g);
+        return g.r < 0 ? g.r : send_msg(client, "end", -1);
 }
 
 /* One request of a client; false when the client is gone or misbehaved. */
@@ -265,7 +256,7 @@ static void accept_client(struct pollfd *pfds, size_t *n) {
 }
 
 int pm_logkeep_main(const char *state_dir) {
-        pm_hashmap_init(&kept.by_name);
+        pm_hashmap_init(&kept);
         int sock = listen_on(state_dir);
         if (sock < 0) {
                 pm_log_error("cannot listen on %s/" PM_LOGKEEP_SOCKET_NAME ": %s", state_dir, strerror(-sock));

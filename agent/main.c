@@ -103,12 +103,14 @@ static void on_synced(Manager *m, int r) {
 /* Without a view, apps are still served: each gets a mount namespace of
  * its own from systemd instead, which costs more at every start. */
 static void start_view(Manager *m) {
-        PmViewPaths p = { .dir = m->view_dir, .control_dir = m->control_dir, .state_dir = m->state_dir };
+        PmViewPaths p = {
+                .dir = m->view_dir, .root = PM_POD_VIEW_ROOT, .control_dir = m->control_dir, .state_dir = m->state_dir
+        };
         if (pm_view_ensure(&p) < 0) {
                 pm_log_warning("no app view: apps get a mount namespace each");
                 return;
         }
-        pm_view_root(m->view_dir, m->view_root, sizeof(m->view_root));
+        m->view_root = p.root;
 }
 
 static int manager_start(Manager *m) {

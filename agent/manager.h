@@ -2,7 +2,6 @@
  * the bus to the pod's systemd, the app store, the control server. */
 #pragma once
 
-#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-bus.h>
@@ -56,7 +55,7 @@ typedef struct Manager {
         char *control_dir; /* holds the socket; hidden from apps */
         char *state_dir;   /* apps/ and exit/ below it */
         const char *view_dir;   /* the app view (view.h), hidden from apps */
-        char view_root[PATH_MAX]; /* its root; "" when there is no view */
+        const char *view_root;  /* its root; NULL when there is no view */
         char *unit_dir;    /* where the app template and the apps' drop-ins go */
         Slots *slots;      /* app ids whose drop-in directory is ready */
         LogReader *log_readers; /* Logs calls in flight */

@@ -54,7 +54,7 @@ int pm_records_install(Manager *m, App *a) {
         PmUnitPaths paths = {
                 .control_dir = m->control_dir,
                 .state_dir = m->state_dir,
-                .view_root = m->view_root[0] ? m->view_root : NULL,
+                .view_root = m->view_root,
         };
         _cleanup_free_ char *text = NULL;
         /* Checked by the caller: what they resolve to now goes in. */

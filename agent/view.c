@@ -38,10 +38,6 @@ static const char *const dev_links[][2] = {
         { "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" }, { "log", "/run/systemd/journal/dev-log" },
 };
 
-void pm_view_root(const char *dir, char *buf, size_t size) {
-        snprintf(buf, size, "%s/root", dir);
-}
-
 static int fail(const char *what, const char *path) {
         int r = -errno;
         pm_log_error("app view: %s %s: %s", what, path, strerror(errno));
@@ -267,8 +263,8 @@ static int bind_pod_root(const char *root) {
  * pod make every mount namespace systemd builds there cheaper. */
 static const char *const pruned[] = { "/dev", "/run/host", PM_POD_AGENT_BINARY };
 
-static int cover_and_protect(const PmViewPaths *p, const char *root, const char *blank) {
-        const char *hidden[] = { p->control_dir, p->state_dir, p->dir };
+static int cover_and_protect(const PmViewPaths *p, const char *blank) {
+        const char *root = p->root, *hidden[] = { p->control_dir, p->state_dir, p->dir };
         int r = 0;
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(pruned); i++)
                 r = hide(root, pruned[i]);
@@ -293,17 +289,16 @@ static void take_away(const char *dir) {
 }
 
 int pm_view_ensure(const PmViewPaths *p) {
-        char ready[PATH_MAX], root[PATH_MAX], blank[PATH_MAX];
+        char ready[PATH_MAX], blank[PATH_MAX];
         snprintf(ready, sizeof(ready), "%s/" READY_FILE, p->dir);
         if (access(ready, F_OK) == 0)
                 return 0;
         take_away(p->dir);
-        pm_view_root(p->dir, root, sizeof(root));
         int r = make_holder(p->dir, blank);
         if (r >= 0)
-                r = bind_pod_root(root);
+                r = bind_pod_root(p->root);
         if (r >= 0)
-                r = cover_and_protect(p, root, blank);
+                r = cover_and_protect(p, blank);
         if (r >= 0 && mknod(ready, S_IFREG | 0600, 0) < 0)
                 r = fail("making", ready);
         if (r < 0)

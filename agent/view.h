@@ -21,7 +21,8 @@
 #include <stddef.h>
 
 typedef struct PmViewPaths {
-        const char *dir;         /* the view's own tmpfs; root/ below it */
+        const char *dir;         /* the view's own tmpfs */
+        const char *root;        /* the root apps see, a directory in dir */
         const char *control_dir; /* covered in the view */
         const char *state_dir;   /* covered in the view */
 } PmViewPaths;
@@ -30,6 +31,3 @@ typedef struct PmViewPaths {
  * restart); a half-made one is taken away first. Blocking: start-up only.
  * Returns 0, or a negative errno after logging what failed. */
 int pm_view_ensure(const PmViewPaths *p);
-
-/* "<dir>/root" into buf. */
-void pm_view_root(const char *dir, char *buf, size_t size);

@@ -93,15 +93,8 @@ int verb_logs(int argc, char **argv) {
         else if (tail > 0)
                 logs.tail = tail;
 
-        _cleanup_(pm_client_freep) PmClient *client = NULL;
-        int r = connect_pod(&client);
-        if (r < 0)
-                return -r;
         PmRequest req = PODMUTATOR__V1__REQUEST__INIT;
         req.call_case = PODMUTATOR__V1__REQUEST__CALL_LOGS;
         req.logs = &logs;
-        uint64_t id = start_call(client, &req);
-        if (id == 0)
-                return EXIT_UNAVAILABLE;
-        return stream_loop(client, id, on_log_frame, &printer);
+        return run_stream_call(&req, on_log_frame, &printer);
 }

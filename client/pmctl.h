@@ -56,6 +56,9 @@ int stream_loop(PmClient *c, uint64_t call_id, void (*on_frame)(const PmEnvelope
                 void *userdata);
 /* Sends req as a new call on c; its call id, or 0 (message printed). */
 uint64_t start_call(PmClient *c, PmRequest *req);
+/* Connects to the pod, sends req and runs stream_loop on its frames.
+ * Returns the exit code. */
+int run_stream_call(PmRequest *req, void (*on_frame)(const PmEnvelope *env, void *userdata), void *userdata);
 
 /* logs.c */
 int verb_logs(int argc, char **argv);

@@ -82,6 +82,17 @@ int stream_loop(PmClient *c, uint64_t call_id, void (*on_frame)(const PmEnvelope
         }
 }
 
+int run_stream_call(PmRequest *req, void (*on_frame)(const PmEnvelope *env, void *userdata), void *userdata) {
+        _cleanup_(pm_client_freep) PmClient *client = NULL;
+        int r = connect_pod(&client);
+        if (r < 0)
+                return -r;
+        uint64_t id = start_call(client, req);
+        if (id == 0)
+                return EXIT_UNAVAILABLE;
+        return stream_loop(client, id, on_frame, userdata);
+}
+
 static void on_event_frame(const PmEnvelope *env, void *userdata) {
         if (env->body_case == PODMUTATOR__V1__ENVELOPE__BODY_EVENT)
                 print_event(env->event);
@@ -112,17 +123,10 @@ int verb_events(int argc, char **argv) {
         if (optind != argc)
                 return usage_error("events: unexpected argument \"%s\"", argv[optind]);
 
-        _cleanup_(pm_client_freep) PmClient *client = NULL;
-        int r = connect_pod(&client);
-        if (r < 0)
-                return -r;
         PmRequest req = PODMUTATOR__V1__REQUEST__INIT;
         req.call_case = PODMUTATOR__V1__REQUEST__CALL_WATCH;
         req.watch = &watch;
-        uint64_t id = start_call(client, &req);
-        if (id == 0)
-                return EXIT_UNAVAILABLE;
-        return stream_loop(client, id, on_event_frame, NULL);
+        return run_stream_call(&req, on_event_frame, NULL);
 }
 
 int verb_ps(int argc, char **argv) {

@@ -11,7 +11,8 @@
 #define PM_POD_CONTROL_DIR "/run/podmutator"          /* bind of the node's run dir */
 #define PM_POD_CONTROL_SOCKET "/run/podmutator/control.sock"
 #define PM_POD_STATE_DIR "/run/podmutatord"           /* agent state: apps/, exit/ */
-#define PM_POD_VIEW_DIR "/run/podmutator-view"        /* the app view: root/ (agent/view.h) */
+#define PM_POD_VIEW_DIR "/run/podmutator-view"        /* the app view (agent/view.h) */
+#define PM_POD_VIEW_ROOT PM_POD_VIEW_DIR "/root"      /* its root, what apps are chrooted into */
 #define PM_POD_AGENT_BINARY "/opt/podmutator/podmutatord"
 #define PM_POD_TARGET "pm-pod.target"
 #define PM_POD_AGENT_UNIT "podmutator.service"
