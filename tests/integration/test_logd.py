@@ -3,6 +3,8 @@ streams survive the daemon's own restart (the log keeper, pm-logkeep.service,
 holds a copy of each), and the keeper's, and an app injected while the
 daemon is down is refused cleanly."""
 
+import socket
+
 
 from conftest import REPO, wait_for
 
@@ -77,6 +79,43 @@ def test_the_keeper_lets_go_the_streams_of_an_app_removed_while_the_daemon_is_do
     # both (stdout and stderr).
     wait_for(lambda: fd_count(pod, keeper) == with_app - 2, what="the keeper to let the two streams go")
     assert main_pid(pod, "pm-logkeep.service") == keeper
+
+
+def test_the_keeper_shrugs_off_garbage_and_keeps_serving(pod):
+    """Malformed, oversize and fd-less requests on its socket change nothing:
+    it stays up, answers "give", and the streams it holds go on."""
+    pod.run("steady", "/bin/sh", "-c", "i=0; while true; do echo n $i; i=$((i+1)); sleep 0.05; done")
+    wait_for(lambda: len(counted_lines(pod.pmctl("logs", "steady").stdout)) >= 5, what="the first lines")
+    keeper = main_pid(pod, "pm-logkeep.service")
+    path = str(pod.path("/run/podmutatord/logkeep.sock"))
+    # An empty message reads like the end: that connection is closed.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.settimeout(5)
+        s.connect(path)
+        s.send(b"")
+        assert s.recv(16) == b""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.settimeout(5)
+        s.connect(path)
+        for junk in (b"\xff\x00garbage", b"keep " + b"a" * 5000, b"keep no-fd-here", b"keep ../../x",
+                     b"drop " + b"b" * 200, b"give me everything", b"drop"):
+            s.send(junk)
+        s.send(b"give")
+        # Its answer ends with "end"; what it gives back is the daemon's,
+        # and is let go again when this socket closes.
+        while True:
+            msg, fds, _, _ = socket.recv_fds(s, 256, 4)
+            for fd in fds:
+                socket.close(fd)
+            if msg == b"end":
+                break
+    assert main_pid(pod, "pm-logkeep.service") == keeper
+    # The daemon and the keeper still work together: a restart of the
+    # daemon loses no line.
+    kill_and_wait(pod, "pm-logd.service")
+    seen = wait_for(lambda: (n := counted_lines(pod.pmctl("logs", "steady").stdout)) and n[-1] > n[0] + 40 and n,
+                    timeout=20, what="lines after the daemon's restart")
+    assert seen == list(range(seen[0], seen[-1] + 1))
 
 
 def test_inject_while_the_log_daemon_is_down_is_refused_and_changes_nothing(pod):
